@@ -1,0 +1,1 @@
+"""fxcrawl's Scrapy project: site description, page parsers, spiders, replay server and CLI."""

@@ -1,0 +1,141 @@
+"""The records that flow from parsers through spiders into the pipelines.
+
+Plain dataclasses (Scrapy accepts them as items through itemadapter), so parsers and their
+tests need no Scrapy at all. Parsers fill the fields that the page shows, as it shows them;
+the validate pipeline fills the normalised ones (``published_at``, ``content_hash``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(slots=True)
+class SourceItem:
+    """An outlet that publishes on the portal (金融界, 金色财经 …)."""
+
+    name: str
+    logo_url: str | None = None
+
+
+@dataclass(slots=True)
+class ArticleItem:
+    """An article detail page."""
+
+    url: str
+    title: str
+    source: str
+    author: str | None
+    published: str
+    body: list[str]
+    tags: list[str]
+    canonical_url: str | None = None
+    fetched_url: str | None = None
+    published_at: datetime | None = None
+    content_hash: str | None = None
+
+
+@dataclass(slots=True)
+class SearchHitItem:
+    """One result on a search listing page: where an article was found, and what it showed."""
+
+    keyword: str
+    tab: str
+    page: int
+    rank: int
+    url: str
+    title: str
+    snippet: str
+    highlights: list[str]
+    source: str
+    source_logo: str | None
+    date: str
+
+
+@dataclass(slots=True)
+class HotEntryItem:
+    """An entry of the 24小时热点 side list."""
+
+    rank: int
+    title: str
+    url: str
+
+
+@dataclass(slots=True)
+class TopicItem:
+    """An entry of the 最新话题 side list, with its discussion count."""
+
+    rank: int
+    name: str
+    url: str
+    discussions: int
+
+
+@dataclass(slots=True)
+class PageLink:
+    number: int
+    url: str
+
+
+@dataclass(slots=True)
+class Pagination:
+    current: int
+    last: int
+    prev_url: str | None
+    next_url: str | None
+    links: list[PageLink] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SearchPage:
+    """Everything a search listing page shows."""
+
+    url: str
+    keyword: str
+    tab: str
+    hits: list[SearchHitItem]
+    pagination: Pagination
+    hot: list[HotEntryItem]
+    topics: list[TopicItem]
+
+
+@dataclass(slots=True)
+class RejectItem:
+    """Something that could not be used (a page that did not parse, an invalid item), kept with its reason."""
+
+    kind: str
+    reason: str
+    url: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def item_kind(item: object) -> str:
+    """The short name pipelines count and store items under ('article', 'hit', …)."""
+    return _KINDS[type(item)]
+
+
+_KINDS: dict[type, str] = {
+    SourceItem: "source",
+    ArticleItem: "article",
+    SearchHitItem: "hit",
+    HotEntryItem: "hot",
+    TopicItem: "topic",
+    RejectItem: "reject",
+}
+
+
+def to_jsonable(record: object) -> Any:
+    """A dataclass record as JSON-ready data (datetimes as ISO 8601)."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [convert(v) for v in value]
+        return value
+
+    return convert(asdict(record))  # type: ignore[call-overload]

@@ -1,0 +1,129 @@
+"""What the live FX168 site is: origin, URL shapes and CSS selectors, in one place.
+
+A markup or URL change on the portal should be a change to this module only: parsers read
+their selectors from here, spiders build their URLs here, and the replay server maps the
+same URLs onto fixture files.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+
+#: The portal's canonical origin. Stored URLs always use it, whatever host served the page.
+CANONICAL_BASE = "https://www.fx168news.com"
+
+SEARCH_PATH = "/search"
+#: Query parameters of the search page: keyword, result tab and 1-based page number.
+SEARCH_KEYWORD_PARAM = "keyword"
+SEARCH_TAB_PARAM = "type"
+SEARCH_PAGE_PARAM = "page"
+#: The tab the spider reads (the seed page's 文章 tab).
+ARTICLE_TAB = "article"
+#: The portal caps search pagination at this page.
+MAX_SEARCH_PAGE = 1000
+
+ARTICLE_PATH_RE = re.compile(r"^/article/(?P<id>\d+)$")
+TOPIC_PATH_RE = re.compile(r"^/topic/(?P<id>\d+)$")
+
+#: Query parameters that never change what a page shows (tracking, share and campaign tags).
+TRACKING_PARAMS = frozenset(
+    {"from", "source", "spm", "share", "share_from", "ref", "fbclid", "gclid", "isappinstalled"}
+)
+TRACKING_PREFIXES = ("utm_",)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSelectors:
+    result: str = "ul.search-list > li.search-item"
+    result_title: str = "h3.item-title > a"
+    result_snippet: str = "p.item-snippet"
+    highlight_class: str = "hl"
+    result_source_name: str = "div.item-meta .source-name"
+    result_source_logo: str = "div.item-meta img.source-logo"
+    result_date: str = "div.item-meta time.item-date"
+    pagination: str = "div.pagination"
+    page_current: str = "div.pagination .current"
+    page_links: str = "div.pagination a.page"
+    page_prev: str = "div.pagination a.prev"
+    page_next: str = "div.pagination a.next"
+    hot_entry: str = "aside.hot ol.hot-list > li"
+    hot_link: str = "a.hot-title"
+    topic_entry: str = "aside.topics ul.topic-list > li"
+    topic_link: str = "a.topic-name"
+    topic_count: str = "span.topic-count"
+    active_tab: str = "nav.search-tabs a.active"
+    keyword_input: str = "form.search-form input[name=keyword]"
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleSelectors:
+    root: str = "article.article-detail"
+    title: str = "h1.article-title"
+    source_name: str = "div.article-meta .source-name"
+    author: str = "div.article-meta .author-name"
+    published: str = "div.article-meta time.article-time"
+    body_paragraphs: str = "div.article-body > p"
+    tags: str = "div.article-tags a.tag"
+    canonical: str = "link[rel=canonical]"
+
+
+SEARCH = SearchSelectors()
+ARTICLE = ArticleSelectors()
+
+#: "14讨论" -> 14
+TOPIC_COUNT_RE = re.compile(r"^\s*(?P<n>\d+)\s*讨论\s*$")
+
+
+def search_url(keyword: str, page: int = 1, tab: str = ARTICLE_TAB, base: str = CANONICAL_BASE) -> str:
+    query = urlencode(
+        {SEARCH_KEYWORD_PARAM: keyword, SEARCH_TAB_PARAM: tab, SEARCH_PAGE_PARAM: page}, quote_via=quote
+    )
+    return f"{base.rstrip('/')}{SEARCH_PATH}?{query}"
+
+
+def article_url(article_id: str | int, base: str = CANONICAL_BASE) -> str:
+    return f"{base.rstrip('/')}/article/{article_id}"
+
+
+def topic_url(topic_id: str | int, base: str = CANONICAL_BASE) -> str:
+    return f"{base.rstrip('/')}/topic/{topic_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    keyword: str
+    tab: str
+    page: int
+
+
+def parse_search_url(url: str) -> SearchQuery | None:
+    """The (keyword, tab, page) a search URL asks for, or None if it is not a search URL."""
+    parts = urlsplit(url)
+    if parts.path.rstrip("/") != SEARCH_PATH:
+        return None
+    params = parse_qs(parts.query)
+    keyword = params.get(SEARCH_KEYWORD_PARAM, [""])[0].strip()
+    if not keyword:
+        return None
+    tab = params.get(SEARCH_TAB_PARAM, [ARTICLE_TAB])[0] or ARTICLE_TAB
+    try:
+        page = int(params.get(SEARCH_PAGE_PARAM, ["1"])[0])
+    except ValueError:
+        return None
+    if page < 1:
+        return None
+    return SearchQuery(keyword, tab, page)
+
+
+def article_id(url: str) -> str | None:
+    match = ARTICLE_PATH_RE.match(urlsplit(url).path)
+    return match.group("id") if match else None
+
+
+def rebase(url: str, base: str = CANONICAL_BASE) -> str:
+    """The same path and query on another origin (a replay server's URL onto the live one)."""
+    parts = urlsplit(url)
+    target = urlsplit(base)
+    return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
