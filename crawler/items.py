@@ -8,7 +8,7 @@ the validate pipeline fills the normalised ones (``published_at``, ``content_has
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -52,6 +52,7 @@ class SearchHitItem:
     source: str
     source_logo: str | None
     date: str
+    listed_on: date | None = None
 
 
 @dataclass(slots=True)
@@ -130,7 +131,7 @@ def to_jsonable(record: object) -> Any:
     """A dataclass record as JSON-ready data (datetimes as ISO 8601)."""
 
     def convert(value: Any) -> Any:
-        if isinstance(value, datetime):
+        if isinstance(value, datetime | date):
             return value.isoformat()
         if isinstance(value, dict):
             return {k: convert(v) for k, v in value.items()}

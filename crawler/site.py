@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url, url_query_cleaner
 
 #: The portal's canonical origin. Stored URLs always use it, whatever host served the page.
 CANONICAL_BASE = "https://www.fx168news.com"
@@ -127,3 +129,29 @@ def rebase(url: str, base: str = CANONICAL_BASE) -> str:
     parts = urlsplit(url)
     target = urlsplit(base)
     return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
+
+
+#: Hosts that are the portal itself; their URLs are rewritten onto CANONICAL_BASE.
+SITE_HOSTS = frozenset({"fx168news.com", "www.fx168news.com", "m.fx168news.com"})
+
+
+def canonical_url(url: str, fetch_base: str | None = None) -> str:
+    """One spelling per page: the portal's https origin, no fragment, no tracking parameters,
+    sorted query. URLs of ``fetch_base`` (a replay server standing in for the portal) count
+    as the portal's own."""
+    parts = urlsplit(url.strip())
+    local_hosts = set(SITE_HOSTS)
+    if fetch_base:
+        local_hosts.add(urlsplit(fetch_base).netloc.lower())
+    if parts.netloc.lower() in local_hosts:
+        url = rebase(url)
+    params = [key for key, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True) if _is_tracking(key)]
+    if params:
+        url = url_query_cleaner(url, params, remove=True, keep_fragments=False)
+    return canonicalize_url(url, keep_fragments=False)
+
+
+def _is_tracking(key: str) -> bool:
+    key = key.lower()
+    return key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
+

@@ -1,0 +1,167 @@
+"""The fixture server: the offline site over loopback HTTP, at the live site's paths.
+
+Run it with ``fxcrawl fixtures serve`` (or ``python -m crawler.replay.server``); it prints
+``serving http://127.0.0.1:PORT`` once listening. ``ReplayServer`` starts one in a child
+process for a crawl, a test or a benchmark, so the crawler takes Scrapy's real download
+path and the server never competes with it for the interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Protocol
+from urllib.parse import unquote, urlsplit
+
+from crawler import site
+from crawler.replay.generator import GeneratedSite
+from crawler.replay.render import ROBOTS_TXT
+
+#: The bundled offline copy of the portal.
+FIXTURE_SITE = Path(__file__).resolve().parents[2] / "fixtures" / "site"
+
+
+class SiteSource(Protocol):
+    def get(self, path: str, query: str) -> bytes | None:
+        """The page body at path?query, or None for 404."""
+
+
+class FixtureDirectory:
+    """Pages stored as files: search/<keyword>/<tab>/page-<n>.html, article/<id>.html, robots.txt."""
+
+    def __init__(self, root: Path = FIXTURE_SITE) -> None:
+        self.root = root
+
+    def file_for(self, path: str, query: str) -> Path | None:
+        if path == "/robots.txt":
+            return self.root / "robots.txt"
+        if (search := site.parse_search_url(f"{path}?{query}")) is not None:
+            return self.root / "search" / search.keyword / search.tab / f"page-{search.page}.html"
+        if (article_id := site.article_id(path)) is not None:
+            return self.root / "article" / f"{article_id}.html"
+        return None
+
+    def get(self, path: str, query: str) -> bytes | None:
+        file = self.file_for(path, query)
+        if file is None or not file.is_file() or not file.resolve().is_relative_to(self.root.resolve()):
+            return None
+        return file.read_bytes()
+
+
+class GeneratedSource:
+    """The deterministic large site, rendered on request."""
+
+    def __init__(self, generated: GeneratedSite) -> None:
+        self.generated = generated
+
+    def get(self, path: str, query: str) -> bytes | None:
+        if path == "/robots.txt":
+            return ROBOTS_TXT.encode()
+        search = site.parse_search_url(f"{path}?{query}")
+        if search is not None:
+            if search.keyword != self.generated.keyword or search.tab != site.ARTICLE_TAB:
+                return None
+            html = self.generated.search_page(search.page)
+        elif (article_id := site.article_id(path)) is not None:
+            html = self.generated.article_page(int(article_id))
+        else:
+            return None
+        return html.encode("utf-8") if html is not None else None
+
+
+def make_site(source: SiteSource, access_log: IO[str] | None = None):  # type: ignore[no-untyped-def]
+    """A twisted.web Site serving ``source``."""
+    from twisted.web import resource, server
+
+    class Replay(resource.Resource):
+        isLeaf = True
+
+        def render_GET(self, request):  # type: ignore[no-untyped-def]
+            parts = urlsplit(request.uri.decode("latin-1"))
+            body = source.get(unquote(parts.path), parts.query)
+            status = 200 if body is not None else 404
+            if access_log is not None:
+                access_log.write(json.dumps({"t": time.time(), "path": request.uri.decode("latin-1"),
+                                             "status": status}) + "\n")
+                access_log.flush()
+            request.setResponseCode(status)
+            is_text = parts.path.endswith(".txt")
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8" if is_text else b"text/html; charset=utf-8")
+            return body if body is not None else b"<html><body><h1>404</h1></body></html>"
+
+    factory = server.Site(Replay())
+    factory.log = lambda _request: None  # the access log above replaces twisted's own
+    return factory
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fxcrawl fixtures serve", description=__doc__)
+    add_serve_arguments(parser)
+    return serve(parser.parse_args(argv))
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=8168, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--root", type=Path, default=FIXTURE_SITE, help="fixture site directory")
+    parser.add_argument("--generate", type=int, metavar="PAGES", help="serve a generated site of PAGES listing pages")
+    parser.add_argument("--keyword", default="现代", help="keyword of the generated site")
+    parser.add_argument("--access-log", type=Path, help="append one JSON line per request to this file")
+
+
+def serve(args: argparse.Namespace) -> int:
+    from twisted.internet import reactor
+
+    source: SiteSource = (
+        GeneratedSource(GeneratedSite(keyword=args.keyword, pages=args.generate))
+        if args.generate else FixtureDirectory(args.root)
+    )
+    log = args.access_log.open("a", encoding="utf-8") if args.access_log else None
+    port = reactor.listenTCP(args.port, make_site(source, log), interface="127.0.0.1")  # type: ignore[attr-defined]
+    print(f"serving http://127.0.0.1:{port.getHost().port}", flush=True)
+    reactor.run()  # type: ignore[attr-defined]
+    return 0
+
+
+class ReplayServer:
+    """A fixture server in a child process, for the duration of a ``with`` block."""
+
+    def __init__(self, *extra_args: str, startup_timeout: float = 30.0) -> None:
+        self.extra_args = list(extra_args)
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen[str] | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> ReplayServer:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "crawler.replay.server", "--port", "0", *self.extra_args],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("serving "):
+            self.close()
+            raise RuntimeError(f"fixture server did not start (said {line!r})")
+        self.base_url = line.removeprefix("serving ")
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

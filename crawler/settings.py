@@ -1,0 +1,65 @@
+"""Scrapy settings for fxcrawl: a polite crawler of the live portal by default.
+
+fxcrawl's own settings are prefixed FXCRAWL_. This module is the one place that reads the
+environment (DATABASE_URL); components receive everything through ``from_crawler``.
+"""
+
+import os
+
+from crawler import site
+
+BOT_NAME = "fxcrawl"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+USER_AGENT = "fxcrawl/0.1 (+https://github.com/fxcrawl/fxcrawl; news archive crawler)"
+
+# Politeness towards the live site.
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.5
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+HTTPCACHE_ENABLED = False
+
+# Nothing listens: no telnet console (Scrapy's only remote control; no web service is installed).
+TELNETCONSOLE_ENABLED = False
+
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = "INFO"
+
+ITEM_PIPELINES = {
+    "pipelines.validate.ValidatePipeline": 100,
+    "pipelines.dedupe.DedupePipeline": 200,
+    "pipelines.store.StorePipeline": 300,
+}
+EXTENSIONS = {
+    "pipelines.runs.RunRecorder": 500,
+}
+
+# fxcrawl's own settings.
+#: Where pages are fetched from; a replay server's URL in demos and tests. Stored URLs always
+#: use the portal's canonical origin whatever this is.
+FXCRAWL_BASE_URL = site.CANONICAL_BASE
+FXCRAWL_DATABASE_URL = os.environ.get("DATABASE_URL") or "sqlite:///data/fxcrawl.db"
+FXCRAWL_TIMEZONE = "Asia/Shanghai"
+#: Items buffered before one batched write, and the longest an item waits in the buffer (s).
+FXCRAWL_STORE_BATCH_SIZE = 500
+FXCRAWL_STORE_MAX_DELAY = 2.0
+
+#: Applied on top of the above when crawling the loopback replay server: no throttling.
+REPLAY_OVERRIDES = {
+    "AUTOTHROTTLE_ENABLED": False,
+    "DOWNLOAD_DELAY": 0,
+    "CONCURRENT_REQUESTS": 16,
+    "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+}

@@ -1,0 +1,122 @@
+"""Crawl keyword search results: listing pages through pagination, each result to its article."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawler import site
+from crawler.items import RejectItem, SourceItem
+from crawler.parsing import PageParseError, parse_article_page, parse_search_page
+
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def parse_page_spec(spec: str | None) -> list[tuple[int, int]]:
+    """'951-955' or '1,951-955,1000' as inclusive (first, last) ranges; '' or None: no ranges."""
+    if spec is None or not str(spec).strip():
+        return []
+    ranges = []
+    for part in str(spec).split(","):
+        match = _RANGE.match(part)
+        if not match:
+            raise ValueError(f"bad page range {part.strip()!r}: use N or N-M, comma-separated")
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        if not 1 <= first <= last <= site.MAX_SEARCH_PAGE:
+            raise ValueError(f"bad page range {part.strip()!r}: pages run from 1 to {site.MAX_SEARCH_PAGE}")
+        ranges.append((first, last))
+    return ranges
+
+
+class SearchSpider(scrapy.Spider):
+    name = "search"
+
+    def __init__(
+        self,
+        keyword: str = "现代",
+        pages: str | None = None,
+        max_pages: str | int | None = None,
+        tab: str = site.ARTICLE_TAB,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not keyword.strip():
+            raise ValueError("keyword must not be empty")
+        self.keyword = keyword.strip()
+        self.tab = tab
+        self.ranges = parse_page_spec(pages)
+        self.max_pages = int(max_pages) if max_pages not in (None, "") else None
+        if self.max_pages is not None and self.max_pages < 1:
+            raise ValueError("max_pages must be at least 1")
+        self.base_url = site.CANONICAL_BASE
+        self.listings_requested = 0
+        self.run_args = {"keyword": self.keyword, "tab": tab, "pages": pages, "max_pages": self.max_pages}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SearchSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.base_url = crawler.settings.get("FXCRAWL_BASE_URL")
+        return spider
+
+    async def start(self) -> AsyncIterator[Any]:
+        for first, last in self.ranges or [(1, site.MAX_SEARCH_PAGE)]:
+            if request := self._listing(site.search_url(self.keyword, first, self.tab, self.base_url), last):
+                yield request
+
+    def _listing(self, url: str, last: int) -> scrapy.Request | None:
+        if self.max_pages is not None and self.listings_requested >= self.max_pages:
+            return None
+        self.listings_requested += 1
+        return scrapy.Request(url, callback=self.parse_listing, errback=self.failed, cb_kwargs={"last": last})
+
+    def parse_listing(self, response: Response, last: int) -> Iterator[Any]:
+        try:
+            page = parse_search_page(response.text, response.url)
+        except PageParseError as exc:
+            yield self._unparsable(exc)
+            return
+        self._count("fxcrawl/pages/listing")
+        for hit in page.hits:
+            yield SourceItem(hit.source, hit.source_logo)
+            yield hit
+            if hit.url:
+                yield response.follow(hit.url, callback=self.parse_article, errback=self.failed)
+        yield from page.hot
+        yield from page.topics
+        pagination = page.pagination
+        if pagination.next_url and pagination.current < last:
+            if request := self._listing(pagination.next_url, last):
+                yield request
+
+    def parse_article(self, response: Response) -> Iterator[Any]:
+        try:
+            yield parse_article_page(response.text, response.url)
+        except PageParseError as exc:
+            yield self._unparsable(exc)
+            return
+        self._count("fxcrawl/pages/detail")
+
+    def failed(self, failure: Failure) -> Iterator[Any]:
+        """A request that ended in an HTTP error or a network failure: recorded, never silent."""
+        request = failure.request  # type: ignore[attr-defined]
+        response = getattr(failure.value, "response", None)
+        reason = f"HTTP {response.status}" if response is not None else f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        self._count("fxcrawl/pages/failed")
+        self.logger.error("could not fetch %s: %s", request.url, reason)
+        yield RejectItem(kind="page", reason=reason, url=request.url)
+
+    def _unparsable(self, exc: PageParseError) -> RejectItem:
+        self._count("fxcrawl/pages/unparsable")
+        self.logger.error("could not parse %s: %s", exc.url, exc.reason)
+        return RejectItem(kind="page", reason=exc.reason, url=exc.url)
+
+    def _count(self, key: str) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(key)

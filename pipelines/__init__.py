@@ -1,0 +1,1 @@
+"""Item pipelines (validate → dedupe → store), the SQLAlchemy models and the read side."""

@@ -1,0 +1,159 @@
+"""The relational model of what fxcrawl keeps: SQLAlchemy 2 typed declarative classes.
+
+Natural keys (canonical URL for articles, name for sources, …) carry unique constraints: the
+database, not the crawler's memory, is the authority on what is stored once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (no time zones) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: fxcrawl stores aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    logo_url: Mapped[str | None] = mapped_column(String(1000))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    articles: Mapped[list[Article]] = relationship(back_populates="source")
+
+
+class Article(Base):
+    __tablename__ = "articles"
+    __table_args__ = (Index("ix_articles_published_at", "published_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(1000), unique=True)
+    title: Mapped[str] = mapped_column(String(1000))
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    author: Mapped[str | None] = mapped_column(String(200))
+    published_at: Mapped[datetime | None]
+    published_text: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    first_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    source: Mapped[Source] = relationship(back_populates="articles")
+
+
+class SearchHit(Base):
+    """An article's appearance on a search listing page."""
+
+    __tablename__ = "search_hits"
+    __table_args__ = (UniqueConstraint("keyword", "tab", "page", "article_url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    keyword: Mapped[str] = mapped_column(String(200))
+    tab: Mapped[str] = mapped_column(String(50))
+    page: Mapped[int]
+    rank: Mapped[int]
+    article_url: Mapped[str] = mapped_column(String(1000), index=True)
+    title: Mapped[str] = mapped_column(String(1000))
+    snippet: Mapped[str] = mapped_column(Text)
+    highlights: Mapped[list[str]]
+    source_name: Mapped[str] = mapped_column(String(200))
+    listed_on: Mapped[date | None]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HotEntry(Base):
+    """An article as it stood on the 24小时热点 list when last seen."""
+
+    __tablename__ = "hot_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(1000), unique=True)
+    title: Mapped[str] = mapped_column(String(1000))
+    rank: Mapped[int]
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Topic(Base):
+    """A 最新话题 entry with its latest discussion count."""
+
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(500), unique=True)
+    url: Mapped[str] = mapped_column(String(1000))
+    discussions: Mapped[int]
+    rank: Mapped[int]
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CrawlRun(Base):
+    """One crawl: when, with what arguments, how it ended and what it counted."""
+
+    __tablename__ = "crawl_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    spider: Mapped[str] = mapped_column(String(100))
+    args: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    finish_reason: Mapped[str | None] = mapped_column(String(100))
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    articles_new: Mapped[int] = mapped_column(Integer, default=0)
+    articles_updated: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Reject(Base):
+    """Something that could not be stored as data (an invalid item, a page that did not parse), with why."""
+
+    __tablename__ = "rejects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    reason: Mapped[str] = mapped_column(String(1000))
+    url: Mapped[str | None] = mapped_column(String(1000))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

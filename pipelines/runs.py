@@ -1,0 +1,93 @@
+"""The crawl_runs ledger: a row per crawl, opened when the spider opens, closed with its counts.
+
+Also the one place a crawler gets its Database from, so every component of a crawl shares
+one engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.statscollectors import StatsCollector
+
+from pipelines.db import Database
+from pipelines.models import CrawlRun, utcnow
+
+logger = logging.getLogger(__name__)
+
+_databases: WeakKeyDictionary[Crawler, Database] = WeakKeyDictionary()
+
+
+def database_for(crawler: Crawler) -> Database:
+    """The crawl's Database (from FXCRAWL_DATABASE_URL), created with its schema on first use."""
+    database = _databases.get(crawler)
+    if database is None:
+        database = Database(crawler.settings.get("FXCRAWL_DATABASE_URL"))
+        database.create_schema()
+        _databases[crawler] = database
+    return database
+
+
+def run_counts(stats: dict[str, Any]) -> dict[str, int]:
+    """The run-row counts, derived from a crawl's stats."""
+
+    def get(key: str) -> int:
+        return int(stats.get(key, 0) or 0)
+
+    return {
+        "pages": get("fxcrawl/pages/listing") + get("fxcrawl/pages/detail"),
+        "articles_new": get("fxcrawl/store/article/new"),
+        "articles_updated": get("fxcrawl/store/article/updated"),
+        "duplicates": get("fxcrawl/duplicate/article") + get("fxcrawl/store/article/unchanged"),
+        "rejected": get("fxcrawl/rejected") + get("fxcrawl/pages/unparsable"),
+        "errors": get("log_count/ERROR"),
+    }
+
+
+class RunRecorder:
+    def __init__(self, database: Database, stats: StatsCollector) -> None:
+        self.database = database
+        self.stats = stats
+        self.run_id: int | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RunRecorder:
+        assert crawler.stats is not None
+        recorder = cls(database_for(crawler), crawler.stats)
+        crawler.signals.connect(recorder.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
+        return recorder
+
+    def spider_opened(self, spider: Spider) -> None:
+        with self.database.session() as session, session.begin():
+            run = CrawlRun(spider=spider.name, args=dict(getattr(spider, "run_args", {})), stats={})
+            session.add(run)
+            session.flush()
+            self.run_id = run.id
+        self.stats.set_value("fxcrawl/run_id", self.run_id)
+        logger.info("crawl run %d started", self.run_id)
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        if self.run_id is None:
+            return
+        stats = {key: _jsonable(value) for key, value in self.stats.get_stats().items()}
+        with self.database.session() as session, session.begin():
+            run = session.get_one(CrawlRun, self.run_id)
+            run.finished_at = utcnow()
+            run.finish_reason = reason
+            run.stats = stats
+            for column, value in run_counts(stats).items():
+                setattr(run, column, value)
+        logger.info("crawl run %d finished (%s): %s", self.run_id, reason, run_counts(stats))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
