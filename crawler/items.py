@@ -7,9 +7,12 @@ the validate pipeline fills the normalised ones (``published_at``, ``content_has
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from typing import Any
+
+#: Marks a field that the validate pipeline fills; parsers leave it empty.
+DERIVED = {"derived": True}
 
 
 @dataclass(slots=True)
@@ -32,9 +35,8 @@ class ArticleItem:
     body: list[str]
     tags: list[str]
     canonical_url: str | None = None
-    fetched_url: str | None = None
-    published_at: datetime | None = None
-    content_hash: str | None = None
+    published_at: datetime | None = field(default=None, metadata=DERIVED)
+    content_hash: str | None = field(default=None, metadata=DERIVED)
 
 
 @dataclass(slots=True)
@@ -52,7 +54,7 @@ class SearchHitItem:
     source: str
     source_logo: str | None
     date: str
-    listed_on: date | None = None
+    listed_on: date | None = field(default=None, metadata=DERIVED)
 
 
 @dataclass(slots=True)
@@ -127,16 +129,19 @@ _KINDS: dict[type, str] = {
 }
 
 
-def to_jsonable(record: object) -> Any:
-    """A dataclass record as JSON-ready data (datetimes as ISO 8601)."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, datetime | date):
-            return value.isoformat()
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [convert(v) for v in value]
-        return value
-
-    return convert(asdict(record))  # type: ignore[call-overload]
+def to_jsonable(record: Any, derived: bool = True) -> Any:
+    """A record as JSON-ready data (datetimes as ISO 8601); ``derived=False`` leaves out the
+    fields the validate pipeline fills, giving exactly what the page showed."""
+    if is_dataclass(record) and not isinstance(record, type):
+        return {
+            f.name: to_jsonable(getattr(record, f.name), derived)
+            for f in fields(record)
+            if derived or not f.metadata.get("derived")
+        }
+    if isinstance(record, datetime | date):
+        return record.isoformat()
+    if isinstance(record, dict):
+        return {k: to_jsonable(v, derived) for k, v in record.items()}
+    if isinstance(record, list | tuple):
+        return [to_jsonable(v, derived) for v in record]
+    return record

@@ -79,9 +79,7 @@ TOPIC_COUNT_RE = re.compile(r"^\s*(?P<n>\d+)\s*讨论\s*$")
 
 
 def search_url(keyword: str, page: int = 1, tab: str = ARTICLE_TAB, base: str = CANONICAL_BASE) -> str:
-    query = urlencode(
-        {SEARCH_KEYWORD_PARAM: keyword, SEARCH_TAB_PARAM: tab, SEARCH_PAGE_PARAM: page}, quote_via=quote
-    )
+    query = urlencode({SEARCH_KEYWORD_PARAM: keyword, SEARCH_TAB_PARAM: tab, SEARCH_PAGE_PARAM: page}, quote_via=quote)
     return f"{base.rstrip('/')}{SEARCH_PATH}?{query}"
 
 
@@ -154,4 +152,3 @@ def canonical_url(url: str, fetch_base: str | None = None) -> str:
 def _is_tracking(key: str) -> bool:
     key = key.lower()
     return key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
-

@@ -18,7 +18,7 @@ from scrapy.statscollectors import StatsCollector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crawler.items import ArticleItem, HotEntryItem, RejectItem, SearchHitItem, SourceItem, TopicItem, item_kind
+from crawler.items import ArticleItem, RejectItem, SearchHitItem, item_kind
 from pipelines.db import Database, upsert
 from pipelines.models import Article, HotEntry, Reject, SearchHit, Source, Topic, utcnow
 from pipelines.runs import database_for
@@ -47,10 +47,26 @@ class BatchWriter:
             self._sources(session, by_kind, now, counts)
             self._articles(session, by_kind["article"], run_id, now, counts)
             self._hits(session, by_kind["hit"], run_id, now, counts)
-            self._simple(session, HotEntry, "url", by_kind["hot"], now, counts, "hot",
-                         lambda e: {"url": e.url, "title": e.title, "rank": e.rank})
-            self._simple(session, Topic, "name", by_kind["topic"], now, counts, "topic",
-                         lambda t: {"name": t.name, "url": t.url, "discussions": t.discussions, "rank": t.rank})
+            self._simple(
+                session,
+                HotEntry,
+                "url",
+                by_kind["hot"],
+                now,
+                counts,
+                "hot",
+                lambda e: {"url": e.url, "title": e.title, "rank": e.rank},
+            )
+            self._simple(
+                session,
+                Topic,
+                "name",
+                by_kind["topic"],
+                now,
+                counts,
+                "topic",
+                lambda t: {"name": t.name, "url": t.url, "discussions": t.discussions, "rank": t.rank},
+            )
             self._rejects(session, by_kind["reject"], run_id, now, counts)
         return dict(counts)
 
@@ -70,29 +86,39 @@ class BatchWriter:
             return
         existing = _existing(session, Source.name, logos)
         counts["source/new"] += len(logos.keys() - existing)
-        rows = [{"name": name, "logo_url": logo, "first_seen_at": now, "last_seen_at": now}
-                for name, logo in logos.items()]
+        rows = [
+            {"name": name, "logo_url": logo, "first_seen_at": now, "last_seen_at": now} for name, logo in logos.items()
+        ]
         table = Source.__table__
         session.execute(
-            upsert(self.database.dialect, table, ["name"], {
-                "logo_url": lambda excluded: func.coalesce(excluded.logo_url, table.c.logo_url),
-                "last_seen_at": lambda excluded: excluded.last_seen_at,
-            }),
+            upsert(
+                self.database.dialect,
+                table,
+                ["name"],
+                {
+                    "logo_url": lambda excluded: func.coalesce(excluded.logo_url, table.c.logo_url),
+                    "last_seen_at": lambda excluded: excluded.last_seen_at,
+                },
+            ),
             rows,
         )
         missing = [name for name in logos if name not in self.source_ids]
         for chunk in _chunks(missing):
-            self.source_ids.update(session.execute(select(Source.name, Source.id).where(Source.name.in_(chunk))).tuples().all())
+            self.source_ids.update(
+                session.execute(select(Source.name, Source.id).where(Source.name.in_(chunk))).tuples().all()
+            )
 
-    def _articles(self, session: Session, items: list[ArticleItem], run_id: int | None, now: Any,
-                  counts: dict[str, int]) -> None:
+    def _articles(
+        self, session: Session, items: list[ArticleItem], run_id: int | None, now: Any, counts: dict[str, int]
+    ) -> None:
         latest = {item.url: item for item in items}  # a later version in the same batch wins
         if not latest:
             return
         stored: dict[str, str] = {}
         for chunk in _chunks(list(latest)):
-            stored.update(session.execute(
-                select(Article.url, Article.content_hash).where(Article.url.in_(chunk))).tuples().all())
+            stored.update(
+                session.execute(select(Article.url, Article.content_hash).where(Article.url.in_(chunk))).tuples().all()
+            )
         rows = []
         for url, item in latest.items():
             if url not in stored:
@@ -102,33 +128,89 @@ class BatchWriter:
             else:
                 counts["article/unchanged"] += 1
                 continue
-            rows.append({
-                "url": url, "title": item.title, "source_id": self.source_ids[item.source],
-                "author": item.author, "published_at": item.published_at, "published_text": item.published,
-                "body": "\n\n".join(item.body), "tags": item.tags, "content_hash": item.content_hash,
-                "first_run_id": run_id, "first_seen_at": now, "updated_at": now,
-            })
+            rows.append(
+                {
+                    "url": url,
+                    "title": item.title,
+                    "source_id": self.source_ids[item.source],
+                    "author": item.author,
+                    "published_at": item.published_at,
+                    "published_text": item.published,
+                    "body": "\n\n".join(item.body),
+                    "tags": item.tags,
+                    "content_hash": item.content_hash,
+                    "first_run_id": run_id,
+                    "first_seen_at": now,
+                    "updated_at": now,
+                }
+            )
         if rows:
-            session.execute(upsert(self.database.dialect, Article.__table__, ["url"], [
-                "title", "source_id", "author", "published_at", "published_text", "body", "tags",
-                "content_hash", "updated_at"]), rows)
+            session.execute(
+                upsert(
+                    self.database.dialect,
+                    Article.__table__,
+                    ["url"],
+                    [
+                        "title",
+                        "source_id",
+                        "author",
+                        "published_at",
+                        "published_text",
+                        "body",
+                        "tags",
+                        "content_hash",
+                        "updated_at",
+                    ],
+                ),
+                rows,
+            )
 
-    def _hits(self, session: Session, items: list[SearchHitItem], run_id: int | None, now: Any,
-              counts: dict[str, int]) -> None:
+    def _hits(
+        self, session: Session, items: list[SearchHitItem], run_id: int | None, now: Any, counts: dict[str, int]
+    ) -> None:
         latest = {(h.keyword, h.tab, h.page, h.url): h for h in items}
         if not latest:
             return
-        rows = [{
-            "keyword": h.keyword, "tab": h.tab, "page": h.page, "rank": h.rank, "article_url": h.url,
-            "title": h.title, "snippet": h.snippet, "highlights": h.highlights, "source_name": h.source,
-            "listed_on": h.listed_on, "run_id": run_id, "first_seen_at": now, "last_seen_at": now,
-        } for h in latest.values()]
-        session.execute(upsert(self.database.dialect, SearchHit.__table__, ["keyword", "tab", "page", "article_url"], [
-            "rank", "title", "snippet", "highlights", "source_name", "listed_on", "run_id", "last_seen_at"]), rows)
+        rows = [
+            {
+                "keyword": h.keyword,
+                "tab": h.tab,
+                "page": h.page,
+                "rank": h.rank,
+                "article_url": h.url,
+                "title": h.title,
+                "snippet": h.snippet,
+                "highlights": h.highlights,
+                "source_name": h.source,
+                "listed_on": h.listed_on,
+                "run_id": run_id,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for h in latest.values()
+        ]
+        session.execute(
+            upsert(
+                self.database.dialect,
+                SearchHit.__table__,
+                ["keyword", "tab", "page", "article_url"],
+                ["rank", "title", "snippet", "highlights", "source_name", "listed_on", "run_id", "last_seen_at"],
+            ),
+            rows,
+        )
         counts["hit/written"] += len(rows)
 
-    def _simple(self, session: Session, model: Any, key: str, items: list[Any], now: Any,
-                counts: dict[str, int], kind: str, to_row: Any) -> None:
+    def _simple(
+        self,
+        session: Session,
+        model: Any,
+        key: str,
+        items: list[Any],
+        now: Any,
+        counts: dict[str, int],
+        kind: str,
+        to_row: Any,
+    ) -> None:
         latest = {getattr(item, key): item for item in items}
         if not latest:
             return
@@ -138,12 +220,24 @@ class BatchWriter:
         update = [column for column in rows[0] if column not in (key, "first_seen_at")]
         session.execute(upsert(self.database.dialect, model.__table__, [key], update), rows)
 
-    def _rejects(self, session: Session, items: list[RejectItem], run_id: int | None, now: Any,
-                 counts: dict[str, int]) -> None:
+    def _rejects(
+        self, session: Session, items: list[RejectItem], run_id: int | None, now: Any, counts: dict[str, int]
+    ) -> None:
         if items:
-            session.execute(Reject.__table__.insert(), [
-                {"run_id": run_id, "kind": r.kind, "reason": r.reason[:1000], "url": r.url,
-                 "payload": r.payload, "created_at": now} for r in items])
+            session.execute(
+                Reject.__table__.insert(),
+                [
+                    {
+                        "run_id": run_id,
+                        "kind": r.kind,
+                        "reason": r.reason[:1000],
+                        "url": r.url,
+                        "payload": r.payload,
+                        "created_at": now,
+                    }
+                    for r in items
+                ],
+            )
             counts["reject/written"] += len(items)
 
 
@@ -207,5 +301,4 @@ def _existing(session: Session, column: Any, keys: Iterable[Any]) -> set[Any]:
 
 def _chunks(values: list[Any], size: int = LOOKUP_CHUNK) -> Iterable[list[Any]]:
     for start in range(0, len(values), size):
-        yield values[start:start + size]
-
+        yield values[start : start + size]

@@ -34,5 +34,4 @@ def parse_article_page(html: str, url: str) -> ArticleItem:
         body=[text for p in node.css(A.body_paragraphs) if (text := joined_text(p))],
         tags=[clean(t) for t in node.css(A.tags).xpath("string()").getall() if clean(t)],
         canonical_url=urljoin(url, canonical) if canonical else None,
-        fetched_url=url,
     )

@@ -43,7 +43,7 @@ def parse_site_datetime(text: str, now: datetime, tz: tzinfo = SITE_TZ) -> datet
     if match := _CJK_DATE.search(raw):
         year_missing = match.group(1) is None
         year = match.group(1) or str(local_now.year)
-        raw = f"{raw[: match.start()]}{year}-{match.group(2)}-{match.group(3)}{raw[match.end():]}".strip()
+        raw = f"{raw[: match.start()]}{year}-{match.group(2)}-{match.group(3)}{raw[match.end() :]}".strip()
     try:
         parsed = dateutil_parser.isoparse(raw) if "T" in raw else dateutil_parser.parse(raw, yearfirst=True)
     except (ValueError, OverflowError) as exc:

@@ -25,8 +25,9 @@ def parse_search_page(html: str, url: str) -> SearchPage:
         raise PageParseError(url, "search page without a keyword")
     tab = query.tab if query else site.ARTICLE_TAB
     pagination = _pagination(doc, url)
-    hits = [_hit(node, rank, url, keyword, tab, pagination.current) for rank, node in
-            enumerate(doc.css(S.result), start=1)]
+    hits = [
+        _hit(node, rank, url, keyword, tab, pagination.current) for rank, node in enumerate(doc.css(S.result), start=1)
+    ]
     return SearchPage(
         url=url,
         keyword=keyword,

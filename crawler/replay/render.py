@@ -110,16 +110,20 @@ def render_search_page(
         for hit in hits
     ]
     tab_urls = {key: site.search_url(keyword, 1, key, base="") for key, _ in SEARCH_TABS}
-    return _environment().get_template("search.html").render(
-        page_kind="search",
-        keyword=keyword,
-        tab=tab,
-        tabs=SEARCH_TABS,
-        tab_urls=tab_urls,
-        hits=hit_views,
-        pagination=pagination,
-        hot=[{**entry, "href": entry.get("href") or site.article_url(entry["id"], base="")} for entry in hot],
-        topics=[{**topic, "href": site.topic_url(topic["id"], base="")} for topic in topics],
+    return (
+        _environment()
+        .get_template("search.html")
+        .render(
+            page_kind="search",
+            keyword=keyword,
+            tab=tab,
+            tabs=SEARCH_TABS,
+            tab_urls=tab_urls,
+            hits=hit_views,
+            pagination=pagination,
+            hot=[{**entry, "href": entry.get("href") or site.article_url(entry["id"], base="")} for entry in hot],
+            topics=[{**topic, "href": site.topic_url(topic["id"], base="")} for topic in topics],
+        )
     )
 
 

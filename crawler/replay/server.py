@@ -86,8 +86,9 @@ def make_site(source: SiteSource, access_log: IO[str] | None = None):  # type: i
             body = source.get(unquote(parts.path), parts.query)
             status = 200 if body is not None else 404
             if access_log is not None:
-                access_log.write(json.dumps({"t": time.time(), "path": request.uri.decode("latin-1"),
-                                             "status": status}) + "\n")
+                access_log.write(
+                    json.dumps({"t": time.time(), "path": request.uri.decode("latin-1"), "status": status}) + "\n"
+                )
                 access_log.flush()
             request.setResponseCode(status)
             is_text = parts.path.endswith(".txt")
@@ -118,7 +119,8 @@ def serve(args: argparse.Namespace) -> int:
 
     source: SiteSource = (
         GeneratedSource(GeneratedSite(keyword=args.keyword, pages=args.generate))
-        if args.generate else FixtureDirectory(args.root)
+        if args.generate
+        else FixtureDirectory(args.root)
     )
     log = args.access_log.open("a", encoding="utf-8") if args.access_log else None
     port = reactor.listenTCP(args.port, make_site(source, log), interface="127.0.0.1")  # type: ignore[attr-defined]

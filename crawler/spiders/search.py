@@ -91,9 +91,8 @@ class SearchSpider(scrapy.Spider):
         yield from page.hot
         yield from page.topics
         pagination = page.pagination
-        if pagination.next_url and pagination.current < last:
-            if request := self._listing(pagination.next_url, last):
-                yield request
+        if pagination.next_url and pagination.current < last and (request := self._listing(pagination.next_url, last)):
+            yield request
 
     def parse_article(self, response: Response) -> Iterator[Any]:
         try:
@@ -107,7 +106,11 @@ class SearchSpider(scrapy.Spider):
         """A request that ended in an HTTP error or a network failure: recorded, never silent."""
         request = failure.request  # type: ignore[attr-defined]
         response = getattr(failure.value, "response", None)
-        reason = f"HTTP {response.status}" if response is not None else f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        reason = (
+            f"HTTP {response.status}"
+            if response is not None
+            else f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        )
         self._count("fxcrawl/pages/failed")
         self.logger.error("could not fetch %s: %s", request.url, reason)
         yield RejectItem(kind="page", reason=reason, url=request.url)

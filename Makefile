@@ -1,0 +1,36 @@
+# fxcrawl: `make run` replays the offline site into SQLite and shows it; `make test` runs the suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint bench golden clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/fxcrawl crawl search --keyword 现代 --pages 1,951-955,1000 --replay --log-level WARNING
+	$(BIN)/fxcrawl articles list --limit 100
+	$(BIN)/fxcrawl runs list --limit 5
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+golden: install
+	$(BIN)/fxcrawl fixtures golden
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .ruff_cache

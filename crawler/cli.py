@@ -1,0 +1,377 @@
+"""The fxcrawl command: crawl, inspect and export. Argument parsing and printing only."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from tabulate import tabulate
+from wcwidth import wcswidth
+
+from crawler import settings as project_settings
+from crawler.parsing.dates import DateError, parse_site_datetime
+
+
+class UsageError(Exception):
+    """Bad arguments: one line on stderr, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"fxcrawl: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _database(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from pipelines.db import Database
+
+    database = Database(args.db)
+    database.create_schema()
+    return database
+
+
+def _print_json(data: Any, out: TextIO = sys.stdout) -> None:
+    json.dump(data, out, ensure_ascii=False, indent=2)
+    out.write("\n")
+
+
+def _fit(text: Any, width: int) -> str:
+    """Truncate to a display width (CJK characters are two columns wide)."""
+    text = "" if text is None else str(text)
+    if wcswidth(text) <= width:
+        return text
+    out, used = [], 0
+    for char in text:
+        w = max(wcswidth(char), 0)
+        if used + w > width - 1:
+            break
+        out.append(char)
+        used += w
+    return "".join(out) + "…"
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, int]], empty: str) -> None:
+    if not rows:
+        print(empty)
+        return
+    body = [[_fit(row.get(key), width) for key, _, width in columns] for row in rows]
+    print(tabulate(body, headers=[header for _, header, _ in columns], tablefmt="simple", disable_numparse=True))
+
+
+def _when(text: str | None, *, end_of_day: bool = False) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = parse_site_datetime(text, datetime.now(UTC))
+    except DateError as exc:
+        raise UsageError(f"{exc}; use a date such as 2023-02-24 or 2023-02-24 10:05") from None
+    date_only = len(text.strip()) <= 10
+    return value + timedelta(days=1) if end_of_day and date_only else value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    from crawler.replay.server import ReplayServer
+    from crawler.run import project_settings_with, run_crawl
+    from crawler.spiders.search import parse_page_spec
+    from pipelines import queries
+
+    try:
+        parse_page_spec(args.pages)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not args.keyword.strip():
+        raise UsageError("--keyword must not be empty")
+    overrides: dict[str, Any] = {"FXCRAWL_DATABASE_URL": args.db, "LOG_LEVEL": args.log_level}
+    with ExitStack() as stack:
+        if args.replay:
+            server = stack.enter_context(
+                ReplayServer(*(["--access-log", str(args.access_log)] if args.access_log else []))
+            )
+            overrides["FXCRAWL_BASE_URL"] = server.base_url
+            print(f"replaying the bundled site from {server.base_url}", file=sys.stderr)
+        elif args.base_url:
+            overrides["FXCRAWL_BASE_URL"] = args.base_url
+        settings = project_settings_with(overrides, replay=args.replay)
+        result = run_crawl("search", settings, keyword=args.keyword, pages=args.pages, max_pages=args.max_pages)
+    database = _database(args)
+    with database.session() as session:
+        run = queries.get_run(session, result.run_id) if result.run_id else None
+        total = queries.totals(session)
+        sources = queries.list_sources(session)
+    if run:
+        print(
+            f"\nrun {run['id']} {run['finish_reason']}: {run['pages']} pages, {run['new']} new, "
+            f"{run['updated']} updated, {run['duplicate']} duplicate, {run['rejected']} rejected, "
+            f"{run['errors']} errors"
+        )
+    print(f"stored: {total['articles']} articles from {total['sources']} sources\n")
+    _table(sources, [("name", "source", 20), ("articles", "articles", 8)], "no sources stored")
+    if not result.ok:
+        print(f"fxcrawl: crawl did not finish cleanly ({result.finish_reason}); see the log above", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_articles_list(args: argparse.Namespace) -> int:
+    from pipelines import queries
+
+    since, until = _when(args.since), _when(args.until, end_of_day=True)
+    with _database(args).session() as session:
+        rows = queries.list_articles(
+            session, source=args.source, since=since, until=until, search=args.search, limit=args.limit
+        )
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            row["published"] = (row["published_at"] or "")[:16].replace("T", " ")
+        _table(
+            rows,
+            [("id", "id", 8), ("published", "published", 16), ("source", "source", 12), ("title", "title", 60)],
+            "no articles match",
+        )
+    return 0
+
+
+def cmd_articles_show(args: argparse.Namespace) -> int:
+    from pipelines import queries
+
+    with _database(args).session() as session:
+        article = queries.get_article(session, args.id_or_url)
+    if article is None:
+        print(f"fxcrawl: no article {args.id_or_url!r}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(article)
+        return 0
+    for key in ("id", "url", "title", "source", "author", "published_at"):
+        print(f"{key:>13}: {article[key] or ''}")
+    print(f"{'tags':>13}: {', '.join(article['tags'])}\n")
+    print(article["body"])
+    return 0
+
+
+def cmd_sources_list(args: argparse.Namespace) -> int:
+    from pipelines import queries
+
+    with _database(args).session() as session:
+        rows = queries.list_sources(session)
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            row["last_seen"] = (row["last_seen_at"] or "")[:16].replace("T", " ")
+        _table(
+            rows,
+            [("id", "id", 6), ("name", "source", 20), ("articles", "articles", 8), ("last_seen", "last seen", 16)],
+            "no sources stored",
+        )
+    return 0
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from pipelines import queries
+
+    with _database(args).session() as session:
+        rows = queries.list_runs(session, limit=args.limit)
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            row["started"] = (row["started_at"] or "")[:19].replace("T", " ")
+        _table(
+            rows,
+            [
+                ("id", "run", 5),
+                ("started", "started", 19),
+                ("finish_reason", "finish", 12),
+                ("pages", "pages", 6),
+                ("new", "new", 6),
+                ("updated", "updated", 7),
+                ("duplicate", "duplicate", 9),
+                ("rejected", "rejected", 8),
+                ("errors", "errors", 6),
+            ],
+            "no runs recorded",
+        )
+    return 0
+
+
+EXPORT_COLUMNS = ("id", "url", "title", "source", "published_at", "author", "tags", "body")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipelines import queries
+
+    with ExitStack() as stack:
+        out: TextIO = stack.enter_context(args.out.open("w", encoding="utf-8", newline="")) if args.out else sys.stdout
+        session = stack.enter_context(_database(args).session())
+        count = _write_export(queries.iter_articles(session), args.format, out)
+    if args.out:
+        print(f"exported {count} articles to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _write_export(articles: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> int:
+    count = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for article in articles:
+            writer.writerow({**article, "tags": ";".join(article["tags"])})
+            count += 1
+    else:
+        for article in articles:
+            out.write(json.dumps(article, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def cmd_fixtures_serve(args: argparse.Namespace) -> int:
+    from crawler.replay.server import serve
+
+    return serve(args)
+
+
+def cmd_fixtures_golden(args: argparse.Namespace) -> int:
+    from crawler.replay.golden import write_goldens
+
+    written = write_goldens()
+    print(f"wrote {len(written)} golden files; review them with: git diff fixtures/")
+    return 0
+
+
+def cmd_fixtures_generate(args: argparse.Namespace) -> int:
+    from crawler.replay.generator import GeneratedSite
+    from crawler.replay.render import ROBOTS_TXT
+
+    generated = GeneratedSite(keyword=args.keyword, pages=args.pages)
+    search_dir = args.out / "search" / args.keyword / "article"
+    article_dir = args.out / "article"
+    search_dir.mkdir(parents=True, exist_ok=True)
+    article_dir.mkdir(parents=True, exist_ok=True)
+    (args.out / "robots.txt").write_text(ROBOTS_TXT, encoding="utf-8")
+    for page in range(1, generated.pages + 1):
+        (search_dir / f"page-{page}.html").write_text(generated.search_page(page) or "", encoding="utf-8")
+        for index in generated.page_indices(page):
+            article_id = generated.article_id(index)
+            (article_dir / f"{article_id}.html").write_text(generated.article_page(article_id) or "", encoding="utf-8")
+    print(f"wrote {generated.pages} listing pages and {generated.article_count} articles to {args.out}")
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> Parser:
+    db = Parser(add_help=False)
+    db.add_argument(
+        "--db",
+        default=project_settings.FXCRAWL_DATABASE_URL,
+        metavar="URL",
+        help="database URL (default: $DATABASE_URL or sqlite:///data/fxcrawl.db)",
+    )
+    as_json = Parser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print one JSON array")
+
+    parser = Parser(prog="fxcrawl", description="Crawl FX168 search results into a relational store and inspect it.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        parent: Any,
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        help: str,
+        parents: Sequence[argparse.ArgumentParser] = (),
+    ) -> Parser:
+        sub = parent.add_parser(name, help=help, description=help, parents=list(parents))
+        sub.set_defaults(handler=handler)
+        return sub
+
+    crawl = commands.add_parser("crawl", help="run a crawl").add_subparsers(
+        dest="spider", required=True, metavar="SPIDER"
+    )
+    search = command(crawl, "search", cmd_crawl, "crawl keyword search results and their articles", [db])
+    search.add_argument("--keyword", default="现代")
+    search.add_argument("--pages", help="page ranges, e.g. 951-955 or 1,951-955,1000 (default: from page 1)")
+    search.add_argument("--max-pages", type=_positive, help="fetch at most this many listing pages")
+    search.add_argument("--replay", action="store_true", help="crawl the bundled offline site through a local server")
+    search.add_argument("--base-url", help="fetch from this origin instead of the live site")
+    search.add_argument("--access-log", type=Path, help="with --replay: the fixture server's access log")
+    search.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    articles = commands.add_parser("articles", help="stored articles").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    listing = command(articles, "list", cmd_articles_list, "list articles, newest first", [db, as_json])
+    listing.add_argument("--source", help="only this source (e.g. 金融界)")
+    listing.add_argument("--since", help="published at or after (Asia/Shanghai), e.g. 2023-02-24")
+    listing.add_argument("--until", help="published before the end of this day or at this time")
+    listing.add_argument("--search", help="text in the title or body")
+    listing.add_argument("--limit", type=_positive, default=50)
+    show = command(articles, "show", cmd_articles_show, "one article with its body", [db, as_json])
+    show.add_argument("id_or_url", metavar="ID_OR_URL")
+
+    sources = commands.add_parser("sources", help="sources (outlets)").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    command(sources, "list", cmd_sources_list, "sources with their article counts", [db, as_json])
+
+    runs = commands.add_parser("runs", help="crawl runs").add_subparsers(dest="action", required=True, metavar="ACTION")
+    runs_list = command(runs, "list", cmd_runs_list, "crawl runs, newest first", [db, as_json])
+    runs_list.add_argument("--limit", type=_positive, default=50)
+
+    export = command(commands, "export", cmd_export, "export every article with its body", [db])
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+
+    fixtures = commands.add_parser("fixtures", help="the offline site").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    from crawler.replay.server import add_serve_arguments
+
+    add_serve_arguments(command(fixtures, "serve", cmd_fixtures_serve, "serve the offline site on 127.0.0.1"))
+    command(fixtures, "golden", cmd_fixtures_golden, "rewrite the golden JSON beside each fixture page")
+    generate = command(fixtures, "generate", cmd_fixtures_generate, "write a generated site to a directory")
+    generate.add_argument("--pages", type=_positive, default=100)
+    generate.add_argument("--keyword", default="现代")
+    generate.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UsageError as exc:
+        print(f"fxcrawl: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

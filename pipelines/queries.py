@@ -1,0 +1,143 @@
+"""The read side: what the CLI shows and exports, as plain JSON-ready dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from pipelines.models import Article, CrawlRun, Source
+
+SITE_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def site_time(value: datetime | None) -> str | None:
+    """ISO 8601 in the portal's own offset (+08:00)."""
+    return value.astimezone(SITE_TZ).isoformat() if value else None
+
+
+def article_json(article: Article, source: str, with_body: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": article.id,
+        "url": article.url,
+        "title": article.title,
+        "source": source,
+        "published_at": site_time(article.published_at),
+        "author": article.author,
+        "tags": list(article.tags or []),
+        "first_seen_at": site_time(article.first_seen_at),
+        "updated_at": site_time(article.updated_at),
+    }
+    if with_body:
+        data["body"] = article.body
+    return data
+
+
+def _articles_query(
+    source: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    search: str | None = None,
+) -> Select[tuple[Article, str]]:
+    query = select(Article, Source.name).join(Source, Article.source_id == Source.id)
+    if source:
+        query = query.where(Source.name == source)
+    if since:
+        query = query.where(Article.published_at >= since)
+    if until:
+        query = query.where(Article.published_at < until)
+    if search:
+        pattern = f"%{search}%"
+        query = query.where(or_(Article.title.ilike(pattern), Article.body.ilike(pattern)))
+    return query
+
+
+def list_articles(
+    session: Session,
+    *,
+    source: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    search: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Newest first."""
+    query = (
+        _articles_query(source, since, until, search)
+        .order_by(Article.published_at.desc(), Article.id.desc())
+        .limit(limit)
+    )
+    return [article_json(article, name) for article, name in session.execute(query).tuples()]
+
+
+def get_article(session: Session, id_or_url: str) -> dict[str, Any] | None:
+    query = _articles_query()
+    query = query.where(Article.id == int(id_or_url)) if id_or_url.isdigit() else query.where(Article.url == id_or_url)
+    row = session.execute(query).tuples().first()
+    return article_json(row[0], row[1], with_body=True) if row else None
+
+
+def iter_articles(session: Session, batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Every article with its body, oldest id first, streamed."""
+    query = _articles_query().order_by(Article.id).execution_options(yield_per=batch)
+    for article, name in session.execute(query).tuples():
+        yield article_json(article, name, with_body=True)
+
+
+def list_sources(session: Session) -> list[dict[str, Any]]:
+    count = func.count(Article.id)
+    query = (
+        select(Source, count)
+        .outerjoin(Article, Article.source_id == Source.id)
+        .group_by(Source.id)
+        .order_by(count.desc(), Source.name)
+    )
+    return [
+        {
+            "id": source.id,
+            "name": source.name,
+            "logo_url": source.logo_url,
+            "articles": n,
+            "first_seen_at": site_time(source.first_seen_at),
+            "last_seen_at": site_time(source.last_seen_at),
+        }
+        for source, n in session.execute(query).tuples()
+    ]
+
+
+def run_json(run: CrawlRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "spider": run.spider,
+        "args": run.args,
+        "started_at": site_time(run.started_at),
+        "finished_at": site_time(run.finished_at),
+        "finish_reason": run.finish_reason,
+        "pages": run.pages,
+        "new": run.articles_new,
+        "updated": run.articles_updated,
+        "duplicate": run.duplicates,
+        "rejected": run.rejected,
+        "errors": run.errors,
+    }
+
+
+def list_runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
+    query = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)
+    return [run_json(run) for run in session.execute(query).scalars()]
+
+
+def get_run(session: Session, run_id: int) -> dict[str, Any] | None:
+    run = session.get(CrawlRun, run_id)
+    return run_json(run) if run else None
+
+
+def totals(session: Session) -> dict[str, int]:
+    return {
+        "articles": session.scalar(select(func.count(Article.id))) or 0,
+        "sources": session.scalar(select(func.count(Source.id))) or 0,
+    }

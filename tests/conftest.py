@@ -1,0 +1,104 @@
+"""Shared test helpers: the seed, fixture pages, databases (SQLite always, PostgreSQL when it runs)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lxml import html as lxml_html
+
+from crawler.replay.server import FIXTURE_SITE
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT.parent / "shared" / "seed" / "000_184a772e7408968f.txt"
+SEARCH_953 = FIXTURE_SITE / "search" / "现代" / "article" / "page-953.html"
+SEARCH_953_URL = "https://www.fx168news.com/search?keyword=%E7%8E%B0%E4%BB%A3&type=article&page=953"
+
+POSTGRES_ADMIN_URL = os.environ.get("FXCRAWL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+_SKIP_TAGS = {"script", "style", "noscript", "template", "head"}
+
+
+def render_text(document: str) -> list[str]:
+    """A page as a text browser shows it: one line per non-blank text node (and per image's alt
+    text) inside <body>, trimmed, in document order."""
+    lines: list[str] = []
+
+    def emit(text: str | None) -> None:
+        if text and text.strip():
+            lines.append(text.strip())
+
+    def walk(element: lxml_html.HtmlElement) -> None:
+        if isinstance(element.tag, str) and element.tag not in _SKIP_TAGS:
+            if element.tag == "img":
+                emit(element.get("alt"))
+            emit(element.text)
+            for child in element:
+                walk(child)
+        emit(element.tail)
+
+    body = lxml_html.document_fromstring(document).find("body")
+    emit(body.text)
+    for child in body:
+        walk(child)
+    return lines
+
+
+def seed_lines() -> list[str]:
+    return SEED.read_text(encoding="utf-8").rstrip("\n").split("\n")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'fxcrawl.db'}"
+
+
+def _postgres_available() -> str | None:
+    """None if PostgreSQL answers, else why not."""
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
+            return None
+    except Exception as exc:  # any failure to connect means: not available here
+        return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The admin URL of a running PostgreSQL; skips (mandatory in CI: fails) when there is none."""
+    why = _postgres_available()
+    if why:
+        if IN_CI:
+            pytest.fail(f"CI=true and {why}")
+        pytest.skip(why)
+    return POSTGRES_ADMIN_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh database for one test, dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = postgres_server.replace("postgresql+psycopg", "postgresql")
+    name = f"fxcrawl_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'fxcrawl.db'}"
+    return request.getfixturevalue("postgres_url")
