@@ -31,8 +31,10 @@ RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 HTTPCACHE_ENABLED = False
 
-# Nothing listens: no telnet console (Scrapy's only remote control; no web service is installed).
+# A crawl opens no listening port: no telnet console, and no remote-control HTTP server (Scrapy
+# 2.19 starts one by default that runs Python code sent to it).
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"

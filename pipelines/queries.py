@@ -71,20 +71,20 @@ def list_articles(
         .order_by(Article.published_at.desc(), Article.id.desc())
         .limit(limit)
     )
-    return [article_json(article, name) for article, name in session.execute(query).tuples()]
+    return [article_json(article, name) for article, name in session.execute(query)]
 
 
 def get_article(session: Session, id_or_url: str) -> dict[str, Any] | None:
     query = _articles_query()
     query = query.where(Article.id == int(id_or_url)) if id_or_url.isdigit() else query.where(Article.url == id_or_url)
-    row = session.execute(query).tuples().first()
+    row = session.execute(query).first()
     return article_json(row[0], row[1], with_body=True) if row else None
 
 
 def iter_articles(session: Session, batch: int = 1000) -> Iterator[dict[str, Any]]:
     """Every article with its body, oldest id first, streamed."""
     query = _articles_query().order_by(Article.id).execution_options(yield_per=batch)
-    for article, name in session.execute(query).tuples():
+    for article, name in session.execute(query):
         yield article_json(article, name, with_body=True)
 
 
@@ -105,7 +105,7 @@ def list_sources(session: Session) -> list[dict[str, Any]]:
             "first_seen_at": site_time(source.first_seen_at),
             "last_seen_at": site_time(source.last_seen_at),
         }
-        for source, n in session.execute(query).tuples()
+        for source, n in session.execute(query)
     ]
 
 

@@ -105,7 +105,7 @@ class BatchWriter:
         missing = [name for name in logos if name not in self.source_ids]
         for chunk in _chunks(missing):
             self.source_ids.update(
-                session.execute(select(Source.name, Source.id).where(Source.name.in_(chunk))).tuples().all()
+                session.execute(select(Source.name, Source.id).where(Source.name.in_(chunk))).all()
             )
 
     def _articles(
@@ -117,7 +117,7 @@ class BatchWriter:
         stored: dict[str, str] = {}
         for chunk in _chunks(list(latest)):
             stored.update(
-                session.execute(select(Article.url, Article.content_hash).where(Article.url.in_(chunk))).tuples().all()
+                session.execute(select(Article.url, Article.content_hash).where(Article.url.in_(chunk))).all()
             )
         rows = []
         for url, item in latest.items():

@@ -102,3 +102,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'fxcrawl.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+def make_crawler(**settings: object):
+    """A Scrapy crawler with the project's settings plus overrides (no engine, no network)."""
+    from scrapy.utils.test import get_crawler
+
+    from crawler import settings as project
+    from crawler.spiders.search import SearchSpider
+
+    values = {name: getattr(project, name) for name in dir(project) if name.isupper()}
+    values.pop("TWISTED_REACTOR", None)
+    return get_crawler(SearchSpider, settings_dict={**values, **settings})
+
+
+def article_item(url: str = "https://www.fx168news.com/article/1", **changes: object):
+    from crawler.items import ArticleItem
+
+    fields = {
+        "url": url,
+        "title": "央行发布报告",
+        "source": "金融界",
+        "author": "张晓",
+        "published": "2023-02-24 19:12",
+        "body": ["第一段。", "第二段。"],
+        "tags": ["央行"],
+        "canonical_url": url,
+    }
+    fields.update(changes)
+    return ArticleItem(**fields)

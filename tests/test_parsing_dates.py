@@ -1,0 +1,31 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from crawler.parsing.dates import DateError, parse_site_datetime
+
+NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-02-24 10:05", "2023-02-24T10:05:00+08:00"),
+        ("2023-02-24", "2023-02-24T00:00:00+08:00"),
+        ("2023年02月24日 10:05", "2023-02-24T10:05:00+08:00"),
+        ("2023-02-24T19:12:00+08:00", "2023-02-24T19:12:00+08:00"),
+        ("2023-02-24T11:12:00Z", "2023-02-24T19:12:00+08:00"),
+        ("3小时前", "2026-11-28T08:00:00+08:00"),
+        ("昨天 10:30", "2026-11-27T10:30:00+08:00"),
+        ("2月24日", "2026-02-24T00:00:00+08:00"),
+        ("12月24日", "2025-12-24T00:00:00+08:00"),  # no year, and this year's would be in the future
+    ],
+)
+def test_site_dates_are_shanghai_time(text: str, expected: str) -> None:
+    assert parse_site_datetime(text, NOW).isoformat() == expected
+
+
+@pytest.mark.parametrize("text", ["", "   ", "2023-13-45", "昨天下午", "abc"])
+def test_unreadable_dates_raise_instead_of_guessing(text: str) -> None:
+    with pytest.raises(DateError):
+        parse_site_datetime(text, NOW)

@@ -1,0 +1,85 @@
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import article_item, make_crawler
+
+from crawler.items import HotEntryItem, RejectItem, SearchHitItem, SourceItem, TopicItem
+from pipelines.validate import ValidatePipeline
+
+
+@pytest.fixture
+def crawler():
+    return make_crawler(FXCRAWL_BASE_URL="http://127.0.0.1:8168")
+
+
+@pytest.fixture
+def validate(crawler):
+    return ValidatePipeline.from_crawler(crawler)
+
+
+def test_a_good_article_is_normalised(validate) -> None:
+    item = article_item(
+        url="http://127.0.0.1:8168/article/7?from=wx",
+        canonical_url=None,
+        title="  央行 \n 发布报告 ",
+        body=["  第一段。 ", "", "第二段。"],
+        tags=["央行", " 央行 ", "货币政策"],
+    )
+    result = validate.process_item(item)
+    assert result is item
+    assert item.url == "https://www.fx168news.com/article/7"
+    assert item.title == "央行 发布报告"
+    assert item.body == ["第一段。", "第二段。"]
+    assert item.tags == ["央行", "货币政策"]
+    assert item.published_at == datetime(2023, 2, 24, 19, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert item.content_hash and len(item.content_hash) == 64
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"title": "  "}, "missing title"),
+        ({"source": ""}, "missing source"),
+        ({"body": ["  ", ""]}, "missing body"),
+        ({"published": "2023-13-45"}, "unreadable date '2023-13-45'"),
+        ({"published": ""}, "empty date"),
+        ({"url": "/article/1", "canonical_url": None}, "not an absolute http(s) URL: '/article/1'"),
+    ],
+)
+def test_a_bad_article_becomes_a_reject_with_its_reason(validate, crawler, changes, reason) -> None:
+    result = validate.process_item(article_item(**changes))
+    assert isinstance(result, RejectItem)
+    assert result.kind == "article" and result.reason == reason
+    assert result.payload["title"] == changes.get("title", "央行发布报告")  # the original data is kept
+    assert crawler.stats.get_value("fxcrawl/rejected") == 1
+    assert crawler.stats.get_value("fxcrawl/rejected/article") == 1
+
+
+def test_hits_sources_hot_entries_and_topics(validate) -> None:
+    hit = SearchHitItem(
+        "现代",
+        "article",
+        953,
+        1,
+        "http://127.0.0.1:8168/article/7",
+        "标题",
+        " 片段 ",
+        ["现代"],
+        "金融界",
+        "http://127.0.0.1:8168/static/source/jrj.png",
+        "2023-02-24",
+    )
+    assert validate.process_item(hit) is hit
+    assert hit.url == "https://www.fx168news.com/article/7" and hit.snippet == "片段"
+    assert hit.listed_on.isoformat() == "2023-02-24"
+    assert validate.process_item(SourceItem(" 金融界 ")).name == "金融界"
+    assert isinstance(validate.process_item(SourceItem("")), RejectItem)
+    assert isinstance(validate.process_item(HotEntryItem(1, "", "https://www.fx168news.com/article/1")), RejectItem)
+    bad_topic = validate.process_item(TopicItem(1, "#话题#", "https://www.fx168news.com/topic/1", -1))
+    assert isinstance(bad_topic, RejectItem) and bad_topic.reason == "unreadable discussion count"
+
+
+def test_rejects_pass_through_untouched(validate) -> None:
+    reject = RejectItem("page", "HTTP 503", "https://www.fx168news.com/article/1")
+    assert validate.process_item(reject) is reject
