@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from sqlalchemy.exc import SQLAlchemyError
 from tabulate import tabulate
 from wcwidth import wcswidth
 
@@ -21,6 +22,10 @@ from crawler.parsing.dates import DateError, parse_site_datetime
 
 class UsageError(Exception):
     """Bad arguments: one line on stderr, exit code 2."""
+
+
+class CommandError(Exception):
+    """The command could not do its work (database unreachable, wrong schema): one line, exit 1."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -34,10 +39,12 @@ class Parser(argparse.ArgumentParser):
 
 def _database(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from pipelines.db import Database
+    from pipelines.migrations import SchemaMismatch
 
-    database = Database(args.db)
-    database.create_schema()
-    return database
+    try:
+        return Database(args.db).prepare()
+    except SchemaMismatch as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _print_json(data: Any, out: TextIO = sys.stdout) -> None:
@@ -104,12 +111,21 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not args.keyword.strip():
         raise UsageError("--keyword must not be empty")
+    _database(args).dispose()  # a database at another schema version stops the crawl here
     overrides: dict[str, Any] = {"FXCRAWL_DATABASE_URL": args.db, "LOG_LEVEL": args.log_level}
+    for assignment in args.set:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--set takes NAME=VALUE, not {assignment!r}")
+        overrides[name.strip()] = value
     with ExitStack() as stack:
         if args.replay:
-            server = stack.enter_context(
-                ReplayServer(*(["--access-log", str(args.access_log)] if args.access_log else []))
-            )
+            server_args = ["--access-log", str(args.access_log)] if args.access_log else []
+            if args.replay_generate:
+                server_args += ["--generate", str(args.replay_generate)]
+            if args.replay_delay:
+                server_args += ["--delay", str(args.replay_delay)]
+            server = stack.enter_context(ReplayServer(*server_args))
             overrides["FXCRAWL_BASE_URL"] = server.base_url
             print(f"replaying the bundled site from {server.base_url}", file=sys.stderr)
         elif args.base_url:
@@ -125,7 +141,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         print(
             f"\nrun {run['id']} {run['finish_reason']}: {run['pages']} pages, {run['new']} new, "
             f"{run['updated']} updated, {run['duplicate']} duplicate, {run['rejected']} rejected, "
-            f"{run['errors']} errors"
+            f"{run['spooled']} spooled, {run['errors']} errors"
         )
     print(f"stored: {total['articles']} articles from {total['sources']} sources\n")
     _table(sources, [("name", "source", 20), ("articles", "articles", 8)], "no sources stored")
@@ -250,6 +266,48 @@ def _write_export(articles: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> 
     return count
 
 
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from pipelines.db import Database, redact
+    from pipelines.migrations import current_revision, upgrade
+
+    database = Database(args.db)
+    before = current_revision(database.engine)
+    upgrade(database.engine, args.revision)
+    print(f"{redact(args.db)}: schema {before or '(empty)'} -> {current_revision(database.engine)}")
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    from pipelines.db import Database, redact
+    from pipelines.migrations import current_revision, head_revision
+
+    current, head = current_revision(Database(args.db).engine), head_revision()
+    state = "up to date" if current == head else f"this fxcrawl needs {head}: run `fxcrawl db upgrade`"
+    print(f"{redact(args.db)}: schema {current or '(empty)'} ({state})")
+    return 0
+
+
+def cmd_spool_replay(args: argparse.Namespace) -> int:
+    from pipelines.spool import Spool
+    from pipelines.store import BatchWriter, spool_dir_for
+
+    spool = Spool(spool_dir_for(args.spool_dir, args.db))
+    writer = BatchWriter(_database(args))
+    result = spool.replay(lambda items: writer.write(items, None))
+    print(f"replayed {result.items} items from {result.files} spool files; {len(spool.files())} files left")
+    return 1 if result.failed_files else 0
+
+
+def cmd_spool_list(args: argparse.Namespace) -> int:
+    from pipelines.spool import Spool
+    from pipelines.store import spool_dir_for
+
+    spool = Spool(spool_dir_for(args.spool_dir, args.db))
+    files = spool.files()
+    print(f"{len(files)} spool files, {spool.pending_items()} items waiting in {spool.directory}")
+    return 0
+
+
 def cmd_fixtures_serve(args: argparse.Namespace) -> int:
     from crawler.replay.server import serve
 
@@ -321,7 +379,12 @@ def build_parser() -> Parser:
     search.add_argument("--replay", action="store_true", help="crawl the bundled offline site through a local server")
     search.add_argument("--base-url", help="fetch from this origin instead of the live site")
     search.add_argument("--access-log", type=Path, help="with --replay: the fixture server's access log")
+    search.add_argument("--replay-generate", type=_positive, metavar="PAGES", help="with --replay: a generated site")
+    search.add_argument("--replay-delay", type=float, metavar="SECONDS", help="with --replay: latency per response")
     search.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    search.add_argument(
+        "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="override a Scrapy or fxcrawl setting"
+    )
 
     articles = commands.add_parser("articles", help="stored articles").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -348,6 +411,21 @@ def build_parser() -> Parser:
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--out", type=Path, help="file to write (default: standard output)")
 
+    db_commands = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    db_upgrade = command(db_commands, "upgrade", cmd_db_upgrade, "migrate the database schema", [db])
+    db_upgrade.add_argument("revision", nargs="?", default="head")
+    command(db_commands, "current", cmd_db_current, "show the database's schema version", [db])
+
+    spool_dir = Parser(add_help=False)
+    spool_dir.add_argument("--spool-dir", type=Path, default=Path(project_settings.FXCRAWL_SPOOL_DIR))
+    spool = commands.add_parser("spool", help="batches waiting to be stored").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    command(spool, "replay", cmd_spool_replay, "store every spooled batch, exactly once", [db, spool_dir])
+    command(spool, "list", cmd_spool_list, "count the spooled batches", [db, spool_dir])
+
     fixtures = commands.add_parser("fixtures", help="the offline site").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -369,6 +447,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"fxcrawl: error: {exc}", file=sys.stderr)
         return 2
+    except CommandError as exc:
+        print(f"fxcrawl: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        from pipelines.db import redact
+
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"fxcrawl: database error ({redact(args.db)}): {detail}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
 

@@ -114,6 +114,19 @@ class RejectItem:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+def item_from_json(kind: str, data: dict[str, Any]) -> Any:
+    """The inverse of ``to_jsonable`` for a record of the given kind (used by the spool)."""
+    cls = _CLASSES[kind]
+    values = dict(data)
+    for f in fields(cls):
+        value = values.get(f.name)
+        if isinstance(value, str) and f.name in _DATETIME_FIELDS:
+            values[f.name] = datetime.fromisoformat(value)
+        elif isinstance(value, str) and f.name in _DATE_FIELDS:
+            values[f.name] = date.fromisoformat(value)
+    return cls(**values)
+
+
 def item_kind(item: object) -> str:
     """The short name pipelines count and store items under ('article', 'hit', …)."""
     return _KINDS[type(item)]
@@ -127,6 +140,9 @@ _KINDS: dict[type, str] = {
     TopicItem: "topic",
     RejectItem: "reject",
 }
+_CLASSES = {kind: cls for cls, kind in _KINDS.items()}
+_DATETIME_FIELDS = {"published_at"}
+_DATE_FIELDS = {"listed_on"}
 
 
 def to_jsonable(record: Any, derived: bool = True) -> Any:

@@ -34,7 +34,7 @@ class CrawlResult:
 
     @property
     def ok(self) -> bool:
-        return self.finish_reason == "finished" and not self.stats.get("fxcrawl/store/failed_items")
+        return self.finish_reason == "finished" and not self.stats.get("fxcrawl/store/spooled_items")
 
 
 def run_crawl(spider: str, settings: Settings, **spider_args: Any) -> CrawlResult:

@@ -58,6 +58,14 @@ FXCRAWL_TIMEZONE = "Asia/Shanghai"
 FXCRAWL_STORE_BATCH_SIZE = 500
 FXCRAWL_STORE_MAX_DELAY = 2.0
 
+#: Items waiting for the writer before the crawl has to wait (back-pressure, not a drop).
+FXCRAWL_STORE_MAX_PENDING = 10_000
+#: Attempts per batch on transient database errors, and the longest pause between them (s).
+FXCRAWL_STORE_RETRY_ATTEMPTS = 5
+FXCRAWL_STORE_RETRY_MAX_WAIT = 8.0
+#: Batches the database would not take wait here (one subfolder per database) for replay.
+FXCRAWL_SPOOL_DIR = "data/spool"
+
 #: Applied on top of the above when crawling the loopback replay server: no throttling.
 REPLAY_OVERRIDES = {
     "AUTOTHROTTLE_ENABLED": False,

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
 
-from pipelines.models import Base
+from pipelines.migrations import ensure_schema
 
 DEFAULT_DATABASE_URL = "sqlite:///data/fxcrawl.db"
+#: Seconds a SQLite writer waits for another's lock; a URL may say otherwise (…/fx.db?timeout=5).
+DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0
 
 
 def make_engine(url: str) -> Engine:
@@ -24,8 +29,11 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 30}, json_serializer=_json)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        busy_timeout = float(parsed.query.get("timeout", DEFAULT_SQLITE_BUSY_TIMEOUT))  # type: ignore[arg-type]
+        parsed = parsed.difference_update_query(["timeout"])
+        engine = create_engine(parsed, connect_args={"timeout": busy_timeout}, json_serializer=_json)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=int(busy_timeout * 1000)))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(parsed, pool_pre_ping=True, json_serializer=_json)
 
@@ -34,13 +42,58 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout_ms: int) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """Writers take SQLite's write lock up front (BEGIN IMMEDIATE), so two crawls on one file
+    queue on the busy timeout instead of failing mid-transaction with 'database is locked'."""
+    immediate = connection.get_execution_options().get(WRITE_OPTION)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+WRITE_OPTION = "fxcrawl_write"
+
+#: SQLSTATE codes and prefixes of errors worth retrying: connection loss, server shutting
+#: down or starting, too many connections, serialization failures and deadlocks.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "57P")
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "53300"}
+_TRANSIENT_MESSAGES = (
+    "database is locked",
+    "database is busy",
+    "disk i/o error",
+    "connection refused",
+    "could not connect",
+    "server closed the connection",
+    "terminating connection",
+    "connection is closed",
+    "connection timed out",
+    "consuming input failed",
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Would the same statement likely succeed if tried again shortly? Never for integrity or
+    data errors: those are the item's fault and repeat forever."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES) or sqlstate in _TRANSIENT_SQLSTATES
+    if isinstance(exc, OperationalError):
+        message = str(exc.orig).lower()
+        return any(fragment in message for fragment in _TRANSIENT_MESSAGES)
+    return False
 
 
 def redact(url: str) -> str:
@@ -60,11 +113,21 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+    def prepare(self) -> Database:
+        """Build a fresh database through the migrations; refuse one at another schema version."""
+        ensure_schema(self.engine)
+        return self
 
     def session(self) -> Session:
         return self.sessions()
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session in one write transaction (on SQLite, holding the write lock from the start)."""
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(**{WRITE_OPTION: True})
+            with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+                yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

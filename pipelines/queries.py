@@ -122,6 +122,7 @@ def run_json(run: CrawlRun) -> dict[str, Any]:
         "updated": run.articles_updated,
         "duplicate": run.duplicates,
         "rejected": run.rejected,
+        "spooled": run.spooled,
         "errors": run.errors,
     }
 

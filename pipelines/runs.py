@@ -23,11 +23,10 @@ _databases: WeakKeyDictionary[Crawler, Database] = WeakKeyDictionary()
 
 
 def database_for(crawler: Crawler) -> Database:
-    """The crawl's Database (from FXCRAWL_DATABASE_URL), created with its schema on first use."""
+    """The crawl's Database (from FXCRAWL_DATABASE_URL), migrated to the current schema on first use."""
     database = _databases.get(crawler)
     if database is None:
-        database = Database(crawler.settings.get("FXCRAWL_DATABASE_URL"))
-        database.create_schema()
+        database = Database(crawler.settings.get("FXCRAWL_DATABASE_URL")).prepare()
         _databases[crawler] = database
     return database
 
@@ -44,6 +43,7 @@ def run_counts(stats: dict[str, Any]) -> dict[str, int]:
         "articles_updated": get("fxcrawl/store/article/updated"),
         "duplicates": get("fxcrawl/duplicate/article") + get("fxcrawl/store/article/unchanged"),
         "rejected": get("fxcrawl/rejected") + get("fxcrawl/pages/unparsable"),
+        "spooled": get("fxcrawl/store/spooled_items"),
         "errors": get("log_count/ERROR"),
     }
 

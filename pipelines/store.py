@@ -7,21 +7,27 @@ every write an upsert, so replays and concurrent crawlers cannot store anything 
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import queue
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from crawler.items import ArticleItem, RejectItem, SearchHitItem, item_kind
-from pipelines.db import Database, upsert
+from pipelines.db import Database, is_transient, redact, upsert
 from pipelines.models import Article, HotEntry, Reject, SearchHit, Source, Topic, utcnow
 from pipelines.runs import database_for
+from pipelines.spool import Spool
 
 logger = logging.getLogger(__name__)
 
@@ -43,36 +49,41 @@ class BatchWriter:
             by_kind[item_kind(item)].append(item)
         counts: dict[str, int] = defaultdict(int)
         now = utcnow()
-        with self.database.session() as session, session.begin():
-            self._sources(session, by_kind, now, counts)
-            self._articles(session, by_kind["article"], run_id, now, counts)
-            self._hits(session, by_kind["hit"], run_id, now, counts)
-            self._simple(
-                session,
-                HotEntry,
-                "url",
-                by_kind["hot"],
-                now,
-                counts,
-                "hot",
-                lambda e: {"url": e.url, "title": e.title, "rank": e.rank},
-            )
-            self._simple(
-                session,
-                Topic,
-                "name",
-                by_kind["topic"],
-                now,
-                counts,
-                "topic",
-                lambda t: {"name": t.name, "url": t.url, "discussions": t.discussions, "rank": t.rank},
-            )
-            self._rejects(session, by_kind["reject"], run_id, now, counts)
+        try:
+            with self.database.write_session() as session:
+                self._write(session, by_kind, run_id, now, counts)
+        except BaseException:
+            self.source_ids.clear()  # ids cached during a rolled-back transaction may not exist
+            raise
         return dict(counts)
 
-    def forget_cache(self) -> None:
-        """Drop cached source ids (after a rolled-back transaction they may not exist)."""
-        self.source_ids.clear()
+    def _write(
+        self, session: Session, by_kind: dict[str, list[Any]], run_id: int | None, now: Any, counts: dict[str, int]
+    ) -> None:
+        self._sources(session, by_kind, now, counts)
+        self._articles(session, by_kind["article"], run_id, now, counts)
+        self._hits(session, by_kind["hit"], run_id, now, counts)
+        self._simple(
+            session,
+            HotEntry,
+            "url",
+            by_kind["hot"],
+            now,
+            counts,
+            "hot",
+            lambda e: {"url": e.url, "title": e.title, "rank": e.rank},
+        )
+        self._simple(
+            session,
+            Topic,
+            "name",
+            by_kind["topic"],
+            now,
+            counts,
+            "topic",
+            lambda t: {"name": t.name, "url": t.url, "discussions": t.discussions, "rank": t.rank},
+        )
+        self._rejects(session, by_kind["reject"], run_id, now, counts)
 
     # -- tables -------------------------------------------------------------------------
 
@@ -104,9 +115,7 @@ class BatchWriter:
         )
         missing = [name for name in logos if name not in self.source_ids]
         for chunk in _chunks(missing):
-            self.source_ids.update(
-                session.execute(select(Source.name, Source.id).where(Source.name.in_(chunk))).all()
-            )
+            self.source_ids.update(session.execute(select(Source.name, Source.id).where(Source.name.in_(chunk))).all())
 
     def _articles(
         self, session: Session, items: list[ArticleItem], run_id: int | None, now: Any, counts: dict[str, int]
@@ -242,15 +251,35 @@ class BatchWriter:
 
 
 class StorePipeline:
-    """Buffers items and hands them to the BatchWriter by size, by age and at close."""
+    """Hands items to a writer thread that batches them by size and by age.
 
-    def __init__(self, database: Database, stats: StatsCollector, batch_size: int, max_delay: float) -> None:
+    The crawl never waits on the database: items go into a bounded queue (a full queue is
+    the only back-pressure), and the writer thread retries transient failures with bounded
+    exponential backoff. A batch that still cannot be written is spooled to disk, counted
+    and reported; the next crawl, or ``fxcrawl spool replay``, writes it.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        stats: StatsCollector,
+        *,
+        batch_size: int = 500,
+        max_delay: float = 2.0,
+        max_pending: int = 10_000,
+        retry_attempts: int = 5,
+        retry_max_wait: float = 8.0,
+        spool_dir: Path,
+    ) -> None:
         self.writer = BatchWriter(database)
         self.stats = stats
         self.batch_size = batch_size
         self.max_delay = max_delay
-        self.buffer: list[Any] = []
-        self.oldest: float | None = None
+        self.retry_attempts = retry_attempts
+        self.retry_max_wait = retry_max_wait
+        self.spool = Spool(spool_dir_for(spool_dir, database.url))
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(max_pending, batch_size))
+        self.thread: threading.Thread | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -259,37 +288,106 @@ class StorePipeline:
         return cls(
             database_for(crawler),
             crawler.stats,
-            settings.getint("FXCRAWL_STORE_BATCH_SIZE"),
-            settings.getfloat("FXCRAWL_STORE_MAX_DELAY"),
+            batch_size=settings.getint("FXCRAWL_STORE_BATCH_SIZE"),
+            max_delay=settings.getfloat("FXCRAWL_STORE_MAX_DELAY"),
+            max_pending=settings.getint("FXCRAWL_STORE_MAX_PENDING"),
+            retry_attempts=settings.getint("FXCRAWL_STORE_RETRY_ATTEMPTS"),
+            retry_max_wait=settings.getfloat("FXCRAWL_STORE_RETRY_MAX_WAIT"),
+            spool_dir=Path(settings.get("FXCRAWL_SPOOL_DIR")),
         )
 
+    def open_spider(self) -> None:
+        if self.spool.files():
+            result = self.spool.replay(self.write)
+            self.stats.inc_value("fxcrawl/spool/replayed_items", result.items)
+            logger.info("replayed %d spooled items from %d files before crawling", result.items, result.files)
+        self.thread = threading.Thread(target=self._run, name="fxcrawl-store", daemon=True)
+        self.thread.start()
+
     def process_item(self, item: Any) -> Any:
-        if not self.buffer:
-            self.oldest = time.monotonic()
-        self.buffer.append(item)
-        if len(self.buffer) >= self.batch_size or time.monotonic() - (self.oldest or 0) >= self.max_delay:
-            self.flush()
+        self.queue.put(item)
         return item
 
     def close_spider(self) -> None:
-        self.flush()
-
-    def flush(self) -> None:
-        if not self.buffer:
+        """Flush everything still held (also on SIGTERM, which Scrapy turns into a clean close)."""
+        if self.thread is None:
             return
-        batch, self.buffer = self.buffer, []
-        started = time.perf_counter()
-        try:
-            counts = self.writer.write(batch, self.stats.get_value("fxcrawl/run_id"))
-        except Exception:
-            self.writer.forget_cache()
-            self.stats.inc_value("fxcrawl/store/failed_items", len(batch))
-            logger.exception("could not store a batch of %d items", len(batch))
-            raise
+        self.queue.put(_STOP)
+        self.thread.join()
+        self.thread = None
+
+    def write(self, items: Sequence[Any]) -> dict[str, int]:
+        """Write one batch, retrying transient database errors; raises once retries run out."""
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(self.retry_attempts),
+            wait=wait_exponential(multiplier=0.2, max=self.retry_max_wait),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        counts = retrying(self.writer.write, items, self.stats.get_value("fxcrawl/run_id"))
         for key, value in counts.items():
             self.stats.inc_value(f"fxcrawl/store/{key}", value)
         self.stats.inc_value("fxcrawl/store/batches")
-        logger.debug("stored %d items in %.1f ms: %s", len(batch), (time.perf_counter() - started) * 1000, counts)
+        return counts
+
+    # -- the writer thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        batch: list[Any] = []
+        deadline = 0.0
+        while True:
+            try:
+                item = self.queue.get(timeout=max(0.0, deadline - time.monotonic()) if batch else None)
+            except queue.Empty:  # the oldest item has waited max_delay
+                batch = self._flush(batch)
+                continue
+            if item is _STOP:
+                self._flush(batch)
+                return
+            if not batch:
+                deadline = time.monotonic() + self.max_delay
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                batch = self._flush(batch)
+
+    def _flush(self, batch: list[Any]) -> list[Any]:
+        if not batch:
+            return batch
+        started = time.perf_counter()
+        try:
+            counts = self.write(batch)
+        except Exception as exc:
+            path = self.spool.write(batch, f"{type(exc).__name__}: {exc}")
+            self.stats.inc_value("fxcrawl/store/spooled_items", len(batch))
+            logger.error("could not store %d items (%s); spooled to %s", len(batch), _one_line(exc), path)
+        else:
+            logger.debug("stored %d items in %.1f ms: %s", len(batch), (time.perf_counter() - started) * 1000, counts)
+        return []
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        self.stats.inc_value("fxcrawl/store/retries")
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0
+        logger.warning(
+            "database write failed (attempt %d of %d), retrying in %.1f s: %s",
+            state.attempt_number,
+            self.retry_attempts,
+            wait,
+            _one_line(exc),
+        )
+
+
+_STOP = object()
+
+
+def spool_dir_for(base: Path, database_url: str) -> Path:
+    """Each database gets its own spool, so a batch is only ever replayed where it belongs."""
+    return base / hashlib.sha256(redact(database_url).encode()).hexdigest()[:12]
+
+
+def _one_line(exc: BaseException | None) -> str:
+    return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__
 
 
 def _existing(session: Session, column: Any, keys: Iterable[Any]) -> set[Any]:

@@ -111,8 +111,11 @@ def make_crawler(**settings: object):
     from crawler import settings as project
     from crawler.spiders.search import SearchSpider
 
+    import tempfile
+
     values = {name: getattr(project, name) for name in dir(project) if name.isupper()}
     values.pop("TWISTED_REACTOR", None)
+    values["FXCRAWL_SPOOL_DIR"] = tempfile.mkdtemp(prefix="fxcrawl-spool-")
     return get_crawler(SearchSpider, settings_dict={**values, **settings})
 
 

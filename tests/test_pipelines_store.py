@@ -16,6 +16,7 @@ def crawl_items(database_url: str, items: list, batch_size: int = 500) -> dict:
     crawler = make_crawler(FXCRAWL_DATABASE_URL=database_url, FXCRAWL_STORE_BATCH_SIZE=batch_size)
     validate = ValidatePipeline.from_crawler(crawler)
     store = StorePipeline.from_crawler(crawler)
+    store.open_spider()
     for item in items:
         store.process_item(validate.process_item(item))
     store.close_spider()

@@ -74,8 +74,9 @@ class GeneratedSource:
         return html.encode("utf-8") if html is not None else None
 
 
-def make_site(source: SiteSource, access_log: IO[str] | None = None):  # type: ignore[no-untyped-def]
-    """A twisted.web Site serving ``source``."""
+def make_site(source: SiteSource, access_log: IO[str] | None = None, delay: float = 0.0):  # type: ignore[no-untyped-def]
+    """A twisted.web Site serving ``source``, each response ``delay`` seconds late."""
+    from twisted.internet import reactor
     from twisted.web import resource, server
 
     class Replay(resource.Resource):
@@ -93,7 +94,16 @@ def make_site(source: SiteSource, access_log: IO[str] | None = None):  # type: i
             request.setResponseCode(status)
             is_text = parts.path.endswith(".txt")
             request.setHeader(b"content-type", b"text/plain; charset=utf-8" if is_text else b"text/html; charset=utf-8")
-            return body if body is not None else b"<html><body><h1>404</h1></body></html>"
+            payload = body if body is not None else b"<html><body><h1>404</h1></body></html>"
+            if delay <= 0:
+                return payload
+            call = reactor.callLater(delay, _finish, request, payload)  # type: ignore[attr-defined]
+            request.notifyFinish().addErrback(lambda _failure: call.cancel() if call.active() else None)
+            return server.NOT_DONE_YET
+
+    def _finish(request, payload: bytes) -> None:  # type: ignore[no-untyped-def]
+        request.write(payload)
+        request.finish()
 
     factory = server.Site(Replay())
     factory.log = lambda _request: None  # the access log above replaces twisted's own
@@ -112,6 +122,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generate", type=int, metavar="PAGES", help="serve a generated site of PAGES listing pages")
     parser.add_argument("--keyword", default="现代", help="keyword of the generated site")
     parser.add_argument("--access-log", type=Path, help="append one JSON line per request to this file")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each response")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -123,7 +134,7 @@ def serve(args: argparse.Namespace) -> int:
         else FixtureDirectory(args.root)
     )
     log = args.access_log.open("a", encoding="utf-8") if args.access_log else None
-    port = reactor.listenTCP(args.port, make_site(source, log), interface="127.0.0.1")  # type: ignore[attr-defined]
+    port = reactor.listenTCP(args.port, make_site(source, log, args.delay), interface="127.0.0.1")  # type: ignore[attr-defined]
     print(f"serving http://127.0.0.1:{port.getHost().port}", flush=True)
     reactor.run()  # type: ignore[attr-defined]
     return 0

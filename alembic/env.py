@@ -1,0 +1,37 @@
+"""Alembic environment: fxcrawl's models are the target; the connection comes from fxcrawl.
+
+``pipelines.migrations`` hands a live connection in ``config.attributes["connection"]``; the
+plain ``alembic`` command line uses ``-x url=…`` or $DATABASE_URL instead.
+"""
+
+import os
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from pipelines.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_with(connection) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    run_with(connection)
+else:
+    url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get("DATABASE_URL")
+    if not url:
+        raise SystemExit("alembic: pass -x url=DATABASE_URL or set $DATABASE_URL")
+    with create_engine(url).connect() as conn:
+        run_with(conn)
