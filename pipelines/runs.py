@@ -63,7 +63,7 @@ class RunRecorder:
         return recorder
 
     def spider_opened(self, spider: Spider) -> None:
-        with self.database.session() as session, session.begin():
+        with self.database.write_session() as session:
             run = CrawlRun(spider=spider.name, args=dict(getattr(spider, "run_args", {})), stats={})
             session.add(run)
             session.flush()
@@ -75,7 +75,7 @@ class RunRecorder:
         if self.run_id is None:
             return
         stats = {key: _jsonable(value) for key, value in self.stats.get_stats().items()}
-        with self.database.session() as session, session.begin():
+        with self.database.write_session() as session:
             run = session.get_one(CrawlRun, self.run_id)
             run.finished_at = utcnow()
             run.finish_reason = reason

@@ -15,8 +15,16 @@ def test_a_fresh_database_is_built_by_the_migrations(database_url: str) -> None:
     database = Database(database_url).prepare()
     assert current_revision(database.engine) == head_revision()
     tables = set(inspect(database.engine).get_table_names())
-    assert {"articles", "sources", "search_hits", "hot_entries", "topics", "crawl_runs", "rejects",
-            "alembic_version"} <= tables
+    assert {
+        "articles",
+        "sources",
+        "search_hits",
+        "hot_entries",
+        "topics",
+        "crawl_runs",
+        "rejects",
+        "alembic_version",
+    } <= tables
     database.dispose()
 
 

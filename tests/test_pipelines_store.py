@@ -1,13 +1,22 @@
 """The store pipeline on a real database: SQLite always, PostgreSQL where it runs (always in CI)."""
 
+import contextlib
+import logging
+import sqlite3
+import time
+
 import pytest
 from conftest import article_item, make_crawler
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from crawler.cli import main as cli
 from crawler.items import HotEntryItem, RejectItem, SearchHitItem, SourceItem, TopicItem
 from pipelines.models import Article, HotEntry, Reject, SearchHit, Source, Topic
 from pipelines.runs import database_for
-from pipelines.store import StorePipeline
+from pipelines.spool import Spool
+from pipelines.store import BatchWriter, StorePipeline, spool_dir_for
 from pipelines.validate import ValidatePipeline
 
 
@@ -129,3 +138,139 @@ def test_batch_size_does_not_change_what_is_stored(sqlite_url: str, batch_size: 
     stats = crawl_items(sqlite_url, items, batch_size=batch_size)
     assert counts(sqlite_url)["articles"] == 7
     assert stats["fxcrawl/store/batches"] == -(-7 // batch_size)
+
+
+# -- failures: retries, the spool, replay ------------------------------------------------
+
+FAST_RETRIES = {"FXCRAWL_STORE_RETRY_ATTEMPTS": 3, "FXCRAWL_STORE_RETRY_MAX_WAIT": 0.05}
+
+
+def pipeline_for(database_url: str, spool_dir, **settings):
+    crawler = make_crawler(
+        FXCRAWL_DATABASE_URL=database_url, FXCRAWL_SPOOL_DIR=str(spool_dir), **{**FAST_RETRIES, **settings}
+    )
+    return crawler, ValidatePipeline.from_crawler(crawler), StorePipeline.from_crawler(crawler)
+
+
+def articles(start: int, stop: int) -> list:
+    return [article_item(f"https://www.fx168news.com/article/{n}") for n in range(start, stop)]
+
+
+def test_a_transient_error_is_retried_then_the_batch_is_stored(sqlite_url, tmp_path, monkeypatch, caplog) -> None:
+    real_write, calls = BatchWriter.write, []
+
+    def flaky(self, items, run_id):
+        calls.append(len(items))
+        if len(calls) == 1:
+            raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+        return real_write(self, items, run_id)
+
+    monkeypatch.setattr(BatchWriter, "write", flaky)
+    crawler, validate, store = pipeline_for(sqlite_url, tmp_path)
+    store.open_spider()
+    with caplog.at_level(logging.WARNING, logger="pipelines.store"):
+        for item in articles(0, 3):
+            store.process_item(validate.process_item(item))
+        store.close_spider()
+    assert calls == [3, 3]
+    assert crawler.stats.get_value("fxcrawl/store/retries") == 1
+    assert crawler.stats.get_value("fxcrawl/store/article/new") == 3
+    assert not crawler.stats.get_value("fxcrawl/store/spooled_items")
+    assert any(
+        "retrying" in record.getMessage() and "database is locked" in record.getMessage() for record in caplog.records
+    )
+    assert counts(sqlite_url)["articles"] == 3
+
+
+def test_an_integrity_error_is_not_retried(sqlite_url, tmp_path, monkeypatch) -> None:
+    def broken(self, items, run_id):
+        raise IntegrityError("INSERT", {}, sqlite3.IntegrityError("NOT NULL constraint failed"))
+
+    monkeypatch.setattr(BatchWriter, "write", broken)
+    crawler, validate, store = pipeline_for(sqlite_url, tmp_path)
+    store.open_spider()
+    for item in articles(0, 2):
+        store.process_item(validate.process_item(item))
+    store.close_spider()
+    assert not crawler.stats.get_value("fxcrawl/store/retries")
+    assert crawler.stats.get_value("fxcrawl/store/spooled_items") == 2
+
+
+@contextlib.contextmanager
+def unwritable(database_url: str):
+    """Make the database refuse writes: SQLite held locked by another connection, PostgreSQL
+    switched to read-only with its sessions cut."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        blocker = sqlite3.connect(url.database, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        return
+    import psycopg
+
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+
+    def set_read_only(on: bool) -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{url.database}" SET default_transaction_read_only = {"on" if on else "off"}')
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [url.database])
+
+    set_read_only(True)
+    try:
+        yield
+    finally:
+        set_read_only(False)
+
+
+def test_an_unwritable_database_spools_then_replay_stores_each_item_once(database_url, tmp_path) -> None:
+    db = f"{database_url}?timeout=0.2" if database_url.startswith("sqlite") else database_url
+    crawler, validate, store = pipeline_for(db, tmp_path, FXCRAWL_STORE_BATCH_SIZE=5)
+    store.open_spider()
+    for item in articles(0, 5):  # one full batch: stored
+        store.process_item(validate.process_item(item))
+    deadline = time.monotonic() + 10
+    while crawler.stats.get_value("fxcrawl/store/article/new", 0) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with unwritable(db):
+        for item in articles(5, 17):  # 12 more: the database refuses them
+            store.process_item(validate.process_item(item))
+        store.close_spider()
+    database_for(crawler).dispose()
+
+    spooled = crawler.stats.get_value("fxcrawl/store/spooled_items")
+    assert counts(db)["articles"] == 5
+    assert spooled == 12  # spool count equals what is missing
+    spool = Spool(spool_dir_for(tmp_path, db))
+    assert spool.pending_items() == 12
+
+    assert cli(["spool", "replay", "--db", db, "--spool-dir", str(tmp_path)]) == 0
+    assert counts(db)["articles"] == 17 and spool.files() == []
+    assert cli(["spool", "replay", "--db", db, "--spool-dir", str(tmp_path)]) == 0
+    assert counts(db)["articles"] == 17
+
+
+def test_the_next_crawl_replays_the_spool_first(sqlite_url, tmp_path) -> None:
+    spool = Spool(spool_dir_for(tmp_path, sqlite_url))
+    crawler, validate, _ = pipeline_for(sqlite_url, tmp_path)
+    spool.write([validate.process_item(item) for item in articles(0, 4)], "test")
+    crawler, validate, store = pipeline_for(sqlite_url, tmp_path)
+    store.open_spider()
+    store.close_spider()
+    assert crawler.stats.get_value("fxcrawl/spool/replayed_items") == 4
+    assert counts(sqlite_url)["articles"] == 4 and spool.files() == []
+
+
+def test_text_postgresql_would_refuse_is_cleaned_first(database_url) -> None:
+    item = article_item(title="央行\x00发布", body=["第一段\x00。", "\x00"], tags=["央\x00行"], author="张\x00晓")
+    crawl_items(database_url, [item])
+    from pipelines.db import Database
+
+    database = Database(database_url)
+    with database.session() as session:
+        article = session.scalars(select(Article)).one()
+    database.dispose()
+    assert (article.title, article.body, article.tags, article.author) == ("央行发布", "第一段。", ["央行"], "张晓")

@@ -7,13 +7,15 @@ import re
 from parsel import Selector
 
 _WHITESPACE = re.compile(r"\s+")
+#: NUL and the other C0 controls besides whitespace: never text, and PostgreSQL refuses NUL outright.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
 def clean(text: str | None) -> str:
-    """Collapse runs of whitespace to one space and trim; None becomes ''."""
+    """Drop control characters, collapse runs of whitespace to one space and trim; None becomes ''."""
     if not text:
         return ""
-    return _WHITESPACE.sub(" ", text).strip()
+    return _WHITESPACE.sub(" ", _CONTROLS.sub("", text)).strip()
 
 
 def joined_text(node: Selector) -> str:
