@@ -47,9 +47,9 @@ def _database(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise CommandError(str(exc)) from None
 
 
-def _print_json(data: Any, out: TextIO = sys.stdout) -> None:
-    json.dump(data, out, ensure_ascii=False, indent=2)
-    out.write("\n")
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
 
 
 def _fit(text: Any, width: int) -> str:

@@ -51,8 +51,8 @@ def _articles_query(
     if until:
         query = query.where(Article.published_at < until)
     if search:
-        pattern = f"%{search}%"
-        query = query.where(or_(Article.title.ilike(pattern), Article.body.ilike(pattern)))
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(Article.title.ilike(pattern, escape="\\"), Article.body.ilike(pattern, escape="\\")))
     return query
 
 

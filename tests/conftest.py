@@ -106,12 +106,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def make_crawler(**settings: object):
     """A Scrapy crawler with the project's settings plus overrides (no engine, no network)."""
+    import tempfile
+
     from scrapy.utils.test import get_crawler
 
     from crawler import settings as project
     from crawler.spiders.search import SearchSpider
-
-    import tempfile
 
     values = {name: getattr(project, name) for name in dir(project) if name.isupper()}
     values.pop("TWISTED_REACTOR", None)
