@@ -38,6 +38,7 @@ TRACKING_PREFIXES = ("utm_",)
 
 @dataclass(frozen=True, slots=True)
 class SearchSelectors:
+    result_list: str = "ul.search-list"
     result: str = "ul.search-list > li.search-item"
     result_title: str = "h3.item-title > a"
     result_snippet: str = "p.item-snippet"

@@ -16,17 +16,43 @@ FXCRAWL = [sys.executable, "-m", "crawler.cli"]
 
 
 def crawl_command(db: str, spool: Path, pages: int, *extra: str) -> list[str]:
-    return [*FXCRAWL, "crawl", "search", "--keyword", "现代", "--pages", f"1-{pages}", "--replay",
-            "--replay-generate", str(pages), "--db", db, "--log-level", "INFO",
-            "-s", f"FXCRAWL_SPOOL_DIR={spool}", *extra]
+    return [
+        *FXCRAWL,
+        "crawl",
+        "search",
+        "--keyword",
+        "现代",
+        "--pages",
+        f"1-{pages}",
+        "--replay",
+        "--replay-generate",
+        str(pages),
+        "--db",
+        db,
+        "--log-level",
+        "INFO",
+        "-s",
+        f"FXCRAWL_SPOOL_DIR={spool}",
+        *extra,
+    ]
 
 
 def test_sigterm_mid_crawl_flushes_what_the_crawl_holds(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'fx.db'}"
     # Nothing is written before the crawl closes: one huge batch that never ages out.
-    command = crawl_command(db, tmp_path / "spool", 40, "--replay-delay", "0.05",
-                            "-s", "FXCRAWL_STORE_BATCH_SIZE=100000", "-s", "FXCRAWL_STORE_MAX_DELAY=3600",
-                            "-s", "CONCURRENT_REQUESTS=4")
+    command = crawl_command(
+        db,
+        tmp_path / "spool",
+        40,
+        "--replay-delay",
+        "0.05",
+        "-s",
+        "FXCRAWL_STORE_BATCH_SIZE=100000",
+        "-s",
+        "FXCRAWL_STORE_MAX_DELAY=3600",
+        "-s",
+        "CONCURRENT_REQUESTS=4",
+    )
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4)
     assert process.poll() is None, "the crawl finished before it could be interrupted"
@@ -48,8 +74,12 @@ def test_sigterm_mid_crawl_flushes_what_the_crawl_holds(tmp_path: Path) -> None:
 def test_two_crawls_writing_one_sqlite_file_both_succeed(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'shared.db'}"
     Database(db).prepare().dispose()  # both crawls find the schema in place
-    commands = [crawl_command(db, tmp_path / "spool", 30, "-s", "FXCRAWL_STORE_BATCH_SIZE=5",
-                              "-s", "FXCRAWL_STORE_MAX_DELAY=0.05") for _ in range(2)]
+    commands = [
+        crawl_command(
+            db, tmp_path / "spool", 30, "-s", "FXCRAWL_STORE_BATCH_SIZE=5", "-s", "FXCRAWL_STORE_MAX_DELAY=0.05"
+        )
+        for _ in range(2)
+    ]
     processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
     outputs = [p.communicate(timeout=120) for p in processes]
     for process, (_, err) in zip(processes, outputs, strict=True):
