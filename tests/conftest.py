@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from lxml import html as lxml_html
+from sqlalchemy.engine import make_url
 
 from crawler.replay.server import FIXTURE_SITE
 
@@ -83,7 +86,6 @@ def postgres_server() -> str:
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh database for one test, dropped afterwards."""
     import psycopg
-    from sqlalchemy.engine import make_url
 
     admin = postgres_server.replace("postgresql+psycopg", "postgresql")
     name = f"fxcrawl_test_{uuid.uuid4().hex[:12]}"
@@ -134,3 +136,33 @@ def article_item(url: str = "https://www.fx168news.com/article/1", **changes: ob
     }
     fields.update(changes)
     return ArticleItem(**fields)
+
+
+@contextlib.contextmanager
+def unwritable(database_url: str) -> Iterator[None]:
+    """Make the database refuse writes: SQLite held locked by another connection, PostgreSQL
+    switched to read-only with its sessions cut."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        blocker = sqlite3.connect(url.database, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        return
+    import psycopg
+
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+
+    def set_read_only(on: bool) -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{url.database}" SET default_transaction_read_only = {"on" if on else "off"}')
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [url.database])
+
+    set_read_only(True)
+    try:
+        yield
+    finally:
+        set_read_only(False)

@@ -1,14 +1,12 @@
 """The store pipeline on a real database: SQLite always, PostgreSQL where it runs (always in CI)."""
 
-import contextlib
 import logging
 import sqlite3
 import time
 
 import pytest
-from conftest import article_item, make_crawler
+from conftest import article_item, make_crawler, unwritable
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crawler.cli import main as cli
@@ -194,36 +192,6 @@ def test_an_integrity_error_is_not_retried(sqlite_url, tmp_path, monkeypatch) ->
     store.close_spider()
     assert not crawler.stats.get_value("fxcrawl/store/retries")
     assert crawler.stats.get_value("fxcrawl/store/spooled_items") == 2
-
-
-@contextlib.contextmanager
-def unwritable(database_url: str):
-    """Make the database refuse writes: SQLite held locked by another connection, PostgreSQL
-    switched to read-only with its sessions cut."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        blocker = sqlite3.connect(url.database, isolation_level=None)
-        blocker.execute("BEGIN EXCLUSIVE")
-        try:
-            yield
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
-        return
-    import psycopg
-
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-
-    def set_read_only(on: bool) -> None:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'ALTER DATABASE "{url.database}" SET default_transaction_read_only = {"on" if on else "off"}')
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [url.database])
-
-    set_read_only(True)
-    try:
-        yield
-    finally:
-        set_read_only(False)
 
 
 def test_an_unwritable_database_spools_then_replay_stores_each_item_once(database_url, tmp_path) -> None:

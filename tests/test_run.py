@@ -1,5 +1,6 @@
 """Whole crawls in child processes: SIGTERM flushes what the crawl holds; two crawls share one SQLite file."""
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -7,10 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import unwritable
 from sqlalchemy import func, select
 
+from crawler.items import item_kind
 from pipelines.db import Database
 from pipelines.models import Article, CrawlRun
+from pipelines.spool import Spool
+from pipelines.store import spool_dir_for
 
 FXCRAWL = [sys.executable, "-m", "crawler.cli"]
 
@@ -95,3 +100,62 @@ def test_two_crawls_writing_one_sqlite_file_both_succeed(tmp_path: Path) -> None
     assert [run.finish_reason for run in runs] == ["finished", "finished"]
     assert sum(run.articles_new for run in runs) == 300  # each article stored by exactly one of them
     assert all(json.dumps(run.stats) for run in runs)
+
+
+def test_database_unwritable_mid_crawl_spools_then_replay_stores_each_once(database_url: str, tmp_path: Path) -> None:
+    db = f"{database_url}?timeout=0.2" if database_url.startswith("sqlite") else database_url
+    command = crawl_command(
+        db,
+        tmp_path / "spool",
+        30,
+        "--replay-delay",
+        "0.03",
+        "-s",
+        "FXCRAWL_STORE_BATCH_SIZE=100",
+        "-s",
+        "FXCRAWL_STORE_MAX_DELAY=0.5",
+        "-s",
+        "FXCRAWL_STORE_RETRY_ATTEMPTS=2",
+        "-s",
+        "FXCRAWL_STORE_RETRY_MAX_WAIT=0.1",
+        "-s",
+        "CONCURRENT_REQUESTS=4",
+    )
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    database = Database(db)
+    deadline = time.monotonic() + 60
+    stored_before = 0
+    while stored_before < 20 and time.monotonic() < deadline:  # wait until the crawl is writing
+        time.sleep(0.2)
+        with contextlib.suppress(Exception), database.session() as session:
+            stored_before = session.scalar(select(func.count(Article.id))) or 0
+    database.dispose()
+    assert stored_before >= 20, "the crawl never started writing"
+    with unwritable(db):
+        _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err[-3000:]  # items were spooled: the command says so
+    assert "spooled to" in err
+
+    database = Database(db)
+    with database.session() as session:
+        stored = session.scalar(select(func.count(Article.id)))
+    spool = Spool(spool_dir_for(tmp_path / "spool", db))
+    assert 0 < stored < 300 and stored + sum(1 for i in _spooled_articles(spool)) == 300
+
+    replay = subprocess.run(
+        [*FXCRAWL, "spool", "replay", "--db", db, "--spool-dir", str(tmp_path / "spool")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert replay.returncode == 0, replay.stderr
+    with database.session() as session:
+        assert session.scalar(select(func.count(Article.id))) == 300
+        assert session.scalar(select(func.count(func.distinct(Article.url)))) == 300
+    assert spool.files() == []
+    database.dispose()
+
+
+def _spooled_articles(spool: Spool):
+    for path in spool.files():
+        yield from (item for item in Spool.read(path) if item_kind(item) == "article")
