@@ -37,6 +37,9 @@ class ArticleItem:
     canonical_url: str | None = None
     published_at: datetime | None = field(default=None, metadata=DERIVED)
     content_hash: str | None = field(default=None, metadata=DERIVED)
+    #: Validators from the response headers, for conditional revisits (set by the spider).
+    etag: str | None = field(default=None, metadata=DERIVED)
+    last_modified: str | None = field(default=None, metadata=DERIVED)
 
 
 @dataclass(slots=True)
@@ -55,6 +58,8 @@ class SearchHitItem:
     source_logo: str | None
     date: str
     listed_on: date | None = field(default=None, metadata=DERIVED)
+    #: What the listing said of the article; a change sends the crawler back to it.
+    listing_hash: str | None = field(default=None, metadata=DERIVED)
 
 
 @dataclass(slots=True)
@@ -105,6 +110,13 @@ class SearchPage:
 
 
 @dataclass(slots=True)
+class NotModifiedItem:
+    """A conditional revisit answered 304: the stored article is current."""
+
+    url: str
+
+
+@dataclass(slots=True)
 class RejectItem:
     """Something that could not be used (a page that did not parse, an invalid item), kept with its reason."""
 
@@ -138,6 +150,7 @@ _KINDS: dict[type, str] = {
     SearchHitItem: "hit",
     HotEntryItem: "hot",
     TopicItem: "topic",
+    NotModifiedItem: "not_modified",
     RejectItem: "reject",
 }
 _CLASSES = {kind: cls for cls, kind in _KINDS.items()}

@@ -47,6 +47,9 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "pipelines.runs.RunRecorder": 500,
 }
+SPIDER_MIDDLEWARES = {
+    "crawler.middlewares.IncrementalMiddleware": 550,
+}
 
 # fxcrawl's own settings.
 #: Where pages are fetched from; a replay server's URL in demos and tests. Stored URLs always
@@ -65,6 +68,25 @@ FXCRAWL_STORE_RETRY_ATTEMPTS = 5
 FXCRAWL_STORE_RETRY_MAX_WAIT = 8.0
 #: Batches the database would not take wait here (one subfolder per database) for replay.
 FXCRAWL_SPOOL_DIR = "data/spool"
+
+#: Incremental crawling: stop paging after this many consecutive results that are already
+#: stored and unchanged (one page); 0 turns incremental crawling off.
+FXCRAWL_INCREMENTAL_STOP_AFTER = 10
+#: Recrawl policy (seconds): articles younger than MAX_AGE are revisited, with conditional
+#: requests, every INTERVAL; failed fetches are retried after RETRY_DELAY, doubling each time,
+#: up to MAX_ATTEMPTS.
+FXCRAWL_RECRAWL_MAX_AGE = 3 * 86400
+FXCRAWL_RECRAWL_INTERVAL = 6 * 3600
+FXCRAWL_FRONTIER_RETRY_DELAY = 600
+FXCRAWL_FRONTIER_MAX_ATTEMPTS = 5
+#: The scheduled job a crawl runs for (run health compares runs of one job).
+FXCRAWL_JOB = None
+#: Run health thresholds: errors plus rejects per page fetched; a run whose listing hits fall
+#: below this share of the job's recent median; the longest a job may go without a new article.
+FXCRAWL_HEALTH_MAX_ERROR_RATE = 0.2
+FXCRAWL_HEALTH_MIN_HITS_RATIO = 0.5
+FXCRAWL_HEALTH_MAX_SILENCE = 2 * 86400
+FXCRAWL_HEALTH_HISTORY = 10
 
 #: Applied on top of the above when crawling the loopback replay server: no throttling.
 REPLAY_OVERRIDES = {

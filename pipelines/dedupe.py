@@ -9,13 +9,21 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from scrapy.statscollectors import StatsCollector
 
-from crawler.items import ArticleItem, HotEntryItem, SearchHitItem, SourceItem, TopicItem, item_kind
+from crawler.items import (
+    ArticleItem,
+    HotEntryItem,
+    NotModifiedItem,
+    SearchHitItem,
+    SourceItem,
+    TopicItem,
+    item_kind,
+)
 
 
 def dedupe_key(item: Any) -> tuple[Any, ...] | None:
     """The natural key an item is stored under (None: never deduplicated)."""
     match item:
-        case ArticleItem(url=url) | HotEntryItem(url=url):
+        case ArticleItem(url=url) | HotEntryItem(url=url) | NotModifiedItem(url=url):
             return (item_kind(item), url)
         case SourceItem(name=name) | TopicItem(name=name):
             return (item_kind(item), name)

@@ -72,8 +72,66 @@ class Article(Base):
     first_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
 
     source: Mapped[Source] = relationship(back_populates="articles")
+
+
+class ArticleRevision(Base):
+    """A version of an article that a later crawl replaced: what it said, and when it stopped saying it."""
+
+    __tablename__ = "article_revisions"
+    __table_args__ = (UniqueConstraint("article_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
+    revision: Mapped[int]
+    title: Mapped[str] = mapped_column(String(1000))
+    author: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[datetime]
+    replaced_at: Mapped[datetime] = mapped_column(default=utcnow)
+    replaced_by_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+
+
+class FrontierEntry(Base):
+    """The durable crawl frontier: every article URL a listing showed, and where fetching it stands.
+
+    ``state`` is 'discovered' (to fetch), 'fetched' or 'failed'; ``next_fetch_at`` is when a
+    failed URL may be retried or a fetched one revisited. ``listing_hash`` is what its listing
+    entry said last time, so an edited title or snippet sends the crawler back to the article.
+    """
+
+    __tablename__ = "frontier"
+    __table_args__ = (Index("ix_frontier_state_next", "state", "next_fetch_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(1000), unique=True)
+    state: Mapped[str] = mapped_column(String(20), default="discovered")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    listing_hash: Mapped[str | None] = mapped_column(String(64))
+    published_at: Mapped[datetime | None]
+    etag: Mapped[str | None] = mapped_column(String(200))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    discovered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    fetched_at: Mapped[datetime | None]
+    next_fetch_at: Mapped[datetime | None]
+
+
+class JobLock(Base):
+    """Who is running a scheduled job right now; stale once its heartbeat stops or its process is gone."""
+
+    __tablename__ = "job_locks"
+
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int]
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SearchHit(Base):
@@ -132,6 +190,7 @@ class CrawlRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     spider: Mapped[str] = mapped_column(String(100))
+    job: Mapped[str | None] = mapped_column(String(200), index=True)
     args: Mapped[dict[str, Any]]
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
@@ -139,10 +198,15 @@ class CrawlRun(Base):
     pages: Mapped[int] = mapped_column(Integer, default=0)
     articles_new: Mapped[int] = mapped_column(Integer, default=0)
     articles_updated: Mapped[int] = mapped_column(Integer, default=0)
+    articles_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     spooled: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    health: Mapped[str | None] = mapped_column(String(20))
+    health_reasons: Mapped[list[str]] = mapped_column(default=list)
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 

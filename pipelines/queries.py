@@ -120,10 +120,15 @@ def run_json(run: CrawlRun) -> dict[str, Any]:
         "pages": run.pages,
         "new": run.articles_new,
         "updated": run.articles_updated,
+        "unchanged": run.articles_unchanged,
         "duplicate": run.duplicates,
         "rejected": run.rejected,
         "spooled": run.spooled,
         "errors": run.errors,
+        "retries": run.retries,
+        "job": run.job,
+        "health": run.health,
+        "health_reasons": list(run.health_reasons or []),
     }
 
 

@@ -38,13 +38,18 @@ def run_counts(stats: dict[str, Any]) -> dict[str, int]:
         return int(stats.get(key, 0) or 0)
 
     return {
-        "pages": get("fxcrawl/pages/listing") + get("fxcrawl/pages/detail"),
+        "pages": get("fxcrawl/pages/listing") + get("fxcrawl/pages/detail") + get("fxcrawl/pages/not_modified"),
         "articles_new": get("fxcrawl/store/article/new"),
         "articles_updated": get("fxcrawl/store/article/updated"),
-        "duplicates": get("fxcrawl/duplicate/article") + get("fxcrawl/store/article/unchanged"),
+        # fetched (or revisited: 304) and found as stored
+        "articles_unchanged": get("fxcrawl/store/article/unchanged") + get("fxcrawl/store/article/not_modified"),
+        # seen again and not fetched: already stored and not due, or twice in this run
+        "duplicates": get("fxcrawl/duplicate/article") + get("fxcrawl/incremental/skipped_details"),
         "rejected": get("fxcrawl/rejected") + get("fxcrawl/pages/unparsable"),
         "spooled": get("fxcrawl/store/spooled_items"),
         "errors": get("log_count/ERROR"),
+        "retries": get("fxcrawl/store/retries") + get("retry/count"),
+        "hits": get("fxcrawl/validated/hit"),
     }
 
 

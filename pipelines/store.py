@@ -23,9 +23,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from crawler import site
 from crawler.items import ArticleItem, RejectItem, SearchHitItem, item_kind
+from pipelines import frontier
 from pipelines.db import Database, is_transient, redact, upsert
-from pipelines.models import Article, HotEntry, Reject, SearchHit, Source, Topic, utcnow
+from pipelines.frontier import RecrawlPolicy
+from pipelines.models import Article, ArticleRevision, HotEntry, Reject, SearchHit, Source, Topic, utcnow
 from pipelines.runs import database_for
 from pipelines.spool import Spool
 
@@ -38,8 +41,9 @@ LOOKUP_CHUNK = 900
 class BatchWriter:
     """Turns a batch of items into a handful of statements in one transaction."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, policy: RecrawlPolicy | None = None) -> None:
         self.database = database
+        self.policy = policy or RecrawlPolicy()
         self.source_ids: dict[str, int] = {}
 
     def write(self, items: Sequence[Any], run_id: int | None) -> dict[str, int]:
@@ -60,8 +64,16 @@ class BatchWriter:
     def _write(
         self, session: Session, by_kind: dict[str, list[Any]], run_id: int | None, now: Any, counts: dict[str, int]
     ) -> None:
+        dialect = self.database.dialect
         self._sources(session, by_kind, now, counts)
+        frontier.record_discovered(session, dialect, by_kind["hit"], now)
         self._articles(session, by_kind["article"], run_id, now, counts)
+        frontier.record_fetched(
+            session,
+            dialect,
+            [{"url": item.url, "fetched_at": now, "next_fetch_at": None} for item in _latest(by_kind["not_modified"])],
+        )
+        counts["article/not_modified"] += len(_latest(by_kind["not_modified"]))
         self._hits(session, by_kind["hit"], run_id, now, counts)
         self._simple(
             session,
@@ -84,6 +96,8 @@ class BatchWriter:
             lambda t: {"name": t.name, "url": t.url, "discussions": t.discussions, "rank": t.rank},
         )
         self._rejects(session, by_kind["reject"], run_id, now, counts)
+        failures = {r.url: f"{r.kind}: {r.reason}" for r in by_kind["reject"] if r.url and site.article_id(r.url)}
+        frontier.record_failed(session, dialect, failures, self.policy, now)
 
     # -- tables -------------------------------------------------------------------------
 
@@ -120,20 +134,36 @@ class BatchWriter:
     def _articles(
         self, session: Session, items: list[ArticleItem], run_id: int | None, now: Any, counts: dict[str, int]
     ) -> None:
+        """New articles are inserted; changed ones updated, their previous version kept as a revision."""
         latest = {item.url: item for item in items}  # a later version in the same batch wins
         if not latest:
             return
-        stored: dict[str, str] = {}
+        stored: dict[str, Any] = {}
         for chunk in _chunks(list(latest)):
             stored.update(
-                session.execute(select(Article.url, Article.content_hash).where(Article.url.in_(chunk))).all()
+                (row.url, row) for row in session.execute(select(*_REVISION_COLUMNS).where(Article.url.in_(chunk)))
             )
-        rows = []
+        rows, revisions = [], []
         for url, item in latest.items():
-            if url not in stored:
+            previous = stored.get(url)
+            if previous is None:
                 counts["article/new"] += 1
-            elif stored[url] != item.content_hash:
+            elif previous.content_hash != item.content_hash:
                 counts["article/updated"] += 1
+                revisions.append(
+                    {
+                        "article_id": previous.id,
+                        "revision": previous.revision,
+                        "title": previous.title,
+                        "author": previous.author,
+                        "body": previous.body,
+                        "tags": previous.tags,
+                        "content_hash": previous.content_hash,
+                        "valid_from": previous.updated_at,
+                        "replaced_at": now,
+                        "replaced_by_run_id": run_id,
+                    }
+                )
             else:
                 counts["article/unchanged"] += 1
                 continue
@@ -151,7 +181,12 @@ class BatchWriter:
                     "first_run_id": run_id,
                     "first_seen_at": now,
                     "updated_at": now,
+                    "revision": previous.revision + 1 if previous else 1,
                 }
+            )
+        if revisions:
+            session.execute(
+                upsert(self.database.dialect, ArticleRevision.__table__, ["article_id", "revision"]), revisions
             )
         if rows:
             session.execute(
@@ -169,10 +204,26 @@ class BatchWriter:
                         "tags",
                         "content_hash",
                         "updated_at",
+                        "revision",
                     ],
                 ),
                 rows,
             )
+        frontier.record_fetched(
+            session,
+            self.database.dialect,
+            [
+                {
+                    "url": url,
+                    "published_at": item.published_at,
+                    "etag": item.etag,
+                    "last_modified": item.last_modified,
+                    "fetched_at": now,
+                    "next_fetch_at": self.policy.next_visit(item.published_at, now),
+                }
+                for url, item in latest.items()
+            ],
+        )
 
     def _hits(
         self, session: Session, items: list[SearchHitItem], run_id: int | None, now: Any, counts: dict[str, int]
@@ -270,8 +321,9 @@ class StorePipeline:
         retry_attempts: int = 5,
         retry_max_wait: float = 8.0,
         spool_dir: Path,
+        policy: RecrawlPolicy | None = None,
     ) -> None:
-        self.writer = BatchWriter(database)
+        self.writer = BatchWriter(database, policy)
         self.stats = stats
         self.batch_size = batch_size
         self.max_delay = max_delay
@@ -294,6 +346,7 @@ class StorePipeline:
             retry_attempts=settings.getint("FXCRAWL_STORE_RETRY_ATTEMPTS"),
             retry_max_wait=settings.getfloat("FXCRAWL_STORE_RETRY_MAX_WAIT"),
             spool_dir=Path(settings.get("FXCRAWL_SPOOL_DIR")),
+            policy=RecrawlPolicy.from_settings(settings),
         )
 
     def open_spider(self) -> None:
@@ -388,6 +441,24 @@ def spool_dir_for(base: Path, database_url: str) -> Path:
 
 def _one_line(exc: BaseException | None) -> str:
     return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__
+
+
+_REVISION_COLUMNS = (
+    Article.id,
+    Article.url,
+    Article.content_hash,
+    Article.revision,
+    Article.title,
+    Article.author,
+    Article.body,
+    Article.tags,
+    Article.updated_at,
+)
+
+
+def _latest(items: Sequence[Any]) -> list[Any]:
+    """One item per URL, the last one seen."""
+    return list({item.url: item for item in items}.values())
 
 
 def _existing(session: Session, column: Any, keys: Iterable[Any]) -> set[Any]:

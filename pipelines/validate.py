@@ -20,6 +20,7 @@ from crawler import site
 from crawler.items import (
     ArticleItem,
     HotEntryItem,
+    NotModifiedItem,
     RejectItem,
     SearchHitItem,
     SourceItem,
@@ -50,6 +51,8 @@ class ValidatePipeline:
     def process_item(self, item: Any) -> Any:
         kind = item_kind(item)
         if kind == "reject":
+            if item.url and item.url.startswith(("http://", "https://")):
+                item.url = site.canonical_url(item.url, self.fetch_base)
             return item
         try:
             self.normalise(item)
@@ -73,6 +76,8 @@ class ValidatePipeline:
                 item.logo_url = self._url(item.logo_url) if item.logo_url else None
             case HotEntryItem():
                 item.title = _required(item.title, "title")
+                item.url = self._url(item.url)
+            case NotModifiedItem():
                 item.url = self._url(item.url)
             case TopicItem():
                 item.name = _required(item.name, "topic name")
@@ -102,6 +107,7 @@ class ValidatePipeline:
         item.snippet = clean(item.snippet)
         item.source_logo = self._url(item.source_logo) if item.source_logo else None
         item.listed_on = self._date(item.date).date()
+        item.listing_hash = listing_hash(item)
 
     def _url(self, url: str | None) -> str:
         url = (url or "").strip()
@@ -126,4 +132,10 @@ def _required(value: str | None, name: str) -> str:
 def content_hash(item: ArticleItem) -> str:
     """What makes two versions of an article different: title, author, body and tags."""
     payload = json.dumps([item.title, item.author, item.body, item.tags], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def listing_hash(hit: SearchHitItem) -> str:
+    """What a listing shows of an article (title, snippet, source, date)."""
+    payload = json.dumps([clean(hit.title), clean(hit.snippet), clean(hit.source), clean(hit.date)], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

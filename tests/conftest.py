@@ -117,7 +117,9 @@ def make_crawler(**settings: object):
 
     values = {name: getattr(project, name) for name in dir(project) if name.isupper()}
     values.pop("TWISTED_REACTOR", None)
-    values["FXCRAWL_SPOOL_DIR"] = tempfile.mkdtemp(prefix="fxcrawl-spool-")
+    scratch = tempfile.mkdtemp(prefix="fxcrawl-test-")
+    values["FXCRAWL_SPOOL_DIR"] = f"{scratch}/spool"
+    values["FXCRAWL_DATABASE_URL"] = f"sqlite:///{scratch}/fxcrawl.db"  # never the developer's data/
     return get_crawler(SearchSpider, settings_dict={**values, **settings})
 
 

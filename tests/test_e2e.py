@@ -95,6 +95,7 @@ class TwoCrawls:
     articles_after_first: dict[str, tuple[int, str]]
     articles_after_second: dict[str, tuple[int, str]]
     first_log: list[dict[str, Any]]
+    second_log: list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,7 @@ def two_crawls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoCrawls]:
         articles_after_first=articles_after_first,
         articles_after_second=stored_articles(db),
         first_log=access_log(tmp / "access-1.log"),
+        second_log=access_log(tmp / "access-2.log"),
     )
 
 
@@ -148,6 +150,13 @@ def test_fixture_server_saw_robots_seven_listings_and_each_article_once(two_craw
     assert len(log) == 1 + len(LISTING_PAGES) + 68  # nothing else was requested
 
 
+def test_second_crawl_requests_only_the_first_page_of_each_range(two_crawls: TwoCrawls) -> None:
+    paths = [entry["path"] for entry in two_crawls.second_log]
+    assert paths[0] == "/robots.txt"
+    assert not [p for p in paths if p.startswith("/article/")]
+    assert sorted(int(p.rsplit("page=", 1)[1]) for p in paths[1:]) == [1, 951, 1000]
+
+
 def test_second_crawl_stores_nothing_twice(two_crawls: TwoCrawls) -> None:
     assert two_crawls.second.returncode == 0, two_crawls.second.stderr
     assert two_crawls.after_second == EXPECTED
@@ -162,8 +171,10 @@ def test_runs_list_shows_both_runs(two_crawls: TwoCrawls) -> None:
     second, first = runs  # newest first
     assert second["id"] > first["id"]
     assert (first["finish_reason"], first["pages"], first["new"], first["duplicate"]) == ("finished", 75, 68, 0)
-    assert (second["finish_reason"], second["pages"], second["new"], second["duplicate"]) == ("finished", 75, 0, 68)
-    assert second["updated"] == second["rejected"] == second["errors"] == 0
+    # The second run is incremental: each range stops at its first page, whose ten results are all
+    # stored already, and fetches no article again (pages 1, 951 and 1000: 30 known results).
+    assert (second["finish_reason"], second["pages"], second["new"], second["duplicate"]) == ("finished", 3, 0, 30)
+    assert second["updated"] == second["unchanged"] == second["rejected"] == second["errors"] == 0
 
 
 def test_crawl_of_the_seed_page_stores_its_ten_articles(tmp_path: Path) -> None:

@@ -113,23 +113,37 @@ class GeneratedSite:
     seed: int = 168
     hot: tuple[dict[str, Any], ...] = field(default=())
     topics: tuple[dict[str, Any], ...] = field(default=())
+    #: A later state of the same site: this many new articles on top (pushing the rest down),
+    #: and the newest ``edited`` of the original articles rewritten.
+    added: int = 0
+    edited: int = 0
 
     @property
     def article_count(self) -> int:
         return self.pages * self.per_page
 
     def article_id(self, index: int) -> int:
-        return FIRST_ID - ID_STEP * index
+        """Listing position ``index`` (0 = top) to article id; added articles get ids above the original ones."""
+        return FIRST_ID - ID_STEP * (index - self.added)
 
     def index_of(self, article_id: int) -> int | None:
         offset = FIRST_ID - article_id
-        if offset < 0 or offset % ID_STEP:
+        if offset % ID_STEP:
             return None
-        index = offset // ID_STEP
-        return index if index < self.article_count else None
+        index = offset // ID_STEP + self.added
+        return index if 0 <= index < self.article_count else None
 
     def article(self, index: int) -> dict[str, Any]:
-        return _article(self.seed, self.keyword, index, self.article_id(index))
+        original = index - self.added  # negative: an article added on top
+        article = _article(self.seed, self.keyword, original, self.article_id(index))
+        if 0 <= original < self.edited:
+            article = {
+                **article,
+                "title": article["title"] + "(更新)",
+                "body": [*article["body"][:-1], article["body"][-1] + "【更新】文章内容已于稍后更新。"],
+                "snippet": article["snippet"] + "【更新】文章内容已于稍后更新。",
+            }
+        return article
 
     def page_indices(self, page: int) -> range:
         start = (page - 1) * self.per_page
@@ -184,6 +198,8 @@ def _article(seed: int, keyword: str, index: int, article_id: int) -> dict[str, 
     rng = random.Random(f"{seed}:{index}")
     source, slug = rng.choice(SOURCES)
     published = NEWEST - timedelta(minutes=MINUTES_BETWEEN_ARTICLES * index + rng.randrange(0, 60))
+    if index < 0:  # added after the original site was captured: newer than NEWEST, never in the future
+        published = NEWEST + timedelta(minutes=-index)
     title = f"{rng.choice(SUBJECTS)}{rng.choice(ACTIONS)}{rng.choice(OBJECTS)}"
     body = []
     for _ in range(rng.randint(3, 6)):

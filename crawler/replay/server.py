@@ -9,6 +9,7 @@ path and the server never competes with it for the interpreter.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -86,6 +87,11 @@ def make_site(source: SiteSource, access_log: IO[str] | None = None, delay: floa
             parts = urlsplit(request.uri.decode("latin-1"))
             body = source.get(unquote(parts.path), parts.query)
             status = 200 if body is not None else 404
+            if body is not None:
+                etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
+                request.setHeader(b"etag", etag.encode())
+                if request.getHeader(b"if-none-match") == etag:
+                    status, body = 304, b""
             if access_log is not None:
                 access_log.write(
                     json.dumps({"t": time.time(), "path": request.uri.decode("latin-1"), "status": status}) + "\n"
@@ -94,6 +100,8 @@ def make_site(source: SiteSource, access_log: IO[str] | None = None, delay: floa
             request.setResponseCode(status)
             is_text = parts.path.endswith(".txt")
             request.setHeader(b"content-type", b"text/plain; charset=utf-8" if is_text else b"text/html; charset=utf-8")
+            if status == 304:
+                return b""
             payload = body if body is not None else b"<html><body><h1>404</h1></body></html>"
             if delay <= 0:
                 return payload
@@ -121,6 +129,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=FIXTURE_SITE, help="fixture site directory")
     parser.add_argument("--generate", type=int, metavar="PAGES", help="serve a generated site of PAGES listing pages")
     parser.add_argument("--keyword", default="现代", help="keyword of the generated site")
+    parser.add_argument("--added", type=int, default=0, help="generated site: new articles on top")
+    parser.add_argument("--edited", type=int, default=0, help="generated site: newest original articles rewritten")
     parser.add_argument("--access-log", type=Path, help="append one JSON line per request to this file")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each response")
 
@@ -129,7 +139,7 @@ def serve(args: argparse.Namespace) -> int:
     from twisted.internet import reactor
 
     source: SiteSource = (
-        GeneratedSource(GeneratedSite(keyword=args.keyword, pages=args.generate))
+        GeneratedSource(GeneratedSite(keyword=args.keyword, pages=args.generate, added=args.added, edited=args.edited))
         if args.generate
         else FixtureDirectory(args.root)
     )

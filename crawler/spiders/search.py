@@ -12,7 +12,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler import site
-from crawler.items import RejectItem, SourceItem
+from crawler.items import NotModifiedItem, RejectItem, SourceItem
 from crawler.parsing import PageParseError, parse_article_page, parse_search_page
 
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
@@ -87,20 +87,30 @@ class SearchSpider(scrapy.Spider):
             yield SourceItem(hit.source, hit.source_logo)
             yield hit
             if hit.url:
-                yield response.follow(hit.url, callback=self.parse_article, errback=self.failed)
+                yield self.article_request(hit.url)
         yield from page.hot
         yield from page.topics
         pagination = page.pagination
         if pagination.next_url and pagination.current < last and (request := self._listing(pagination.next_url, last)):
             yield request
 
+    def article_request(self, url: str) -> scrapy.Request:
+        return scrapy.Request(url, callback=self.parse_article, errback=self.failed)
+
     def parse_article(self, response: Response) -> Iterator[Any]:
+        if response.status == 304:  # a conditional revisit: what is stored is current
+            self._count("fxcrawl/pages/not_modified")
+            yield NotModifiedItem(response.url)
+            return
         try:
-            yield parse_article_page(response.text, response.url)
+            article = parse_article_page(response.text, response.url)
         except PageParseError as exc:
             yield self._unparsable(exc)
             return
+        article.etag = response.headers.get("ETag", b"").decode("latin-1") or None
+        article.last_modified = response.headers.get("Last-Modified", b"").decode("latin-1") or None
         self._count("fxcrawl/pages/detail")
+        yield article
 
     def failed(self, failure: Failure) -> Iterator[Any]:
         """A request that ended in an HTTP error or a network failure: recorded, never silent."""

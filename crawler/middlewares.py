@@ -1,0 +1,134 @@
+"""Incremental crawling, as a spider middleware between the spider and the frontier.
+
+The spider follows everything a listing shows; this middleware, which knows the durable
+frontier, decides what is worth fetching:
+
+- at start, it adds every URL the frontier still owes (discovered but never fetched, or
+  failed and due for another attempt), so a crashed run's leftovers are fetched;
+- on each listing page, a result that is stored and unchanged is not fetched again unless
+  the recrawl policy says it is due, and then only conditionally (If-None-Match /
+  If-Modified-Since, a 304 costs nothing); a result whose listing entry changed is fetched;
+- once FXCRAWL_INCREMENTAL_STOP_AFTER consecutive results are already stored and unchanged,
+  it stops following 下一页.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+
+from crawler import site
+from crawler.items import SearchHitItem
+from pipelines.frontier import FETCHED, Frontier, KnownURL, RecrawlPolicy
+from pipelines.models import utcnow
+from pipelines.runs import database_for
+from pipelines.validate import listing_hash
+
+logger = logging.getLogger(__name__)
+
+STREAK = "fxcrawl_known_streak"
+
+
+class IncrementalMiddleware:
+    def __init__(self, crawler: Crawler, frontier: Frontier, stop_after: int) -> None:
+        self.crawler = crawler
+        self.frontier = frontier
+        self.stop_after = stop_after
+        self.fetch_base = crawler.settings.get("FXCRAWL_BASE_URL")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> IncrementalMiddleware:
+        settings = crawler.settings
+        frontier = Frontier(database_for(crawler), RecrawlPolicy.from_settings(settings))
+        return cls(crawler, frontier, settings.getint("FXCRAWL_INCREMENTAL_STOP_AFTER"))
+
+    @property
+    def enabled(self) -> bool:
+        return self.stop_after > 0
+
+    def _count(self, key: str, value: int = 1) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(f"fxcrawl/incremental/{key}", value)
+
+    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for request in start:
+            yield request
+        spider = self.crawler.spider
+        if not self.enabled or not hasattr(spider, "article_request"):
+            return
+        owed = self.frontier.pending()
+        self._count("frontier_requests", len(owed))
+        if owed:
+            logger.info("the frontier owes %d article URLs from earlier runs; fetching them", len(owed))
+        for entry in owed:
+            yield spider.article_request(site.rebase(entry.url, self.fetch_base))
+
+    def process_spider_output(
+        self, response: Response, result: Iterable[Any], spider: Spider | None = None
+    ) -> Iterator[Any]:
+        if not self.enabled or site.parse_search_url(response.url) is None:
+            yield from result
+            return
+        yield from self._filter_listing(response, list(result))
+
+    async def process_spider_output_async(
+        self, response: Response, result: AsyncIterator[Any], spider: Spider | None = None
+    ) -> AsyncIterator[Any]:
+        collected = [item async for item in result]
+        for item in self.process_spider_output(response, collected):
+            yield item
+
+    def _filter_listing(self, response: Response, results: list[Any]) -> Iterator[Any]:
+        hits = [r for r in results if isinstance(r, SearchHitItem)]
+        canonical = {hit.url: site.canonical_url(hit.url, self.fetch_base) for hit in hits if hit.url}
+        known = self.frontier.lookup(canonical.values())
+        now = utcnow()
+        streak = int(response.meta.get(STREAK, 0))
+        decisions: dict[str, str] = {}  # fetched URL -> "fetch", "revisit" or "skip"
+        for hit in hits:
+            if not hit.url:
+                continue
+            entry = known.get(canonical[hit.url])
+            if entry is None or entry.state != FETCHED or entry.listing_hash not in (None, _hash(hit)):
+                decisions[hit.url] = "fetch"
+                streak = 0
+            else:
+                decisions[hit.url] = "revisit" if entry.due(now) else "skip"
+                streak += 1
+        stop = streak >= self.stop_after
+        for item in results:
+            if not isinstance(item, Request):
+                yield item
+            elif site.parse_search_url(item.url) is not None:
+                if stop:
+                    self._count("stopped_paging")
+                    logger.info("%d consecutive results already stored: not following %s", streak, item.url)
+                    continue
+                item.meta[STREAK] = streak
+                yield item
+            elif (decision := decisions.get(item.url)) == "skip":
+                self._count("skipped_details")
+            elif decision == "revisit":
+                self._count("conditional_requests")
+                yield _conditional(item, known[canonical[item.url]])
+            else:
+                yield item
+
+
+def _hash(hit: SearchHitItem) -> str:
+    return listing_hash(hit) if hit.listing_hash is None else hit.listing_hash
+
+
+def _conditional(request: Request, entry: KnownURL) -> Request:
+    headers = {}
+    if entry.etag:
+        headers["If-None-Match"] = entry.etag
+    if entry.last_modified:
+        headers["If-Modified-Since"] = entry.last_modified
+    meta = {**request.meta, "handle_httpstatus_list": [304]}
+    return request.replace(headers={**request.headers.to_unicode_dict(), **headers}, meta=meta)

@@ -1,0 +1,200 @@
+"""The durable crawl frontier: which article URLs are known, fetched, failed or due again.
+
+The store writes it (in the same transaction as the articles); the incremental middleware
+reads it to decide what a run still has to fetch. Because it lives in the database, a run
+that crashed or was killed leaves its unfinished work where the next run finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from scrapy.settings import BaseSettings
+from sqlalchemy import case, or_, select
+from sqlalchemy.orm import Session
+
+from pipelines.db import Database, upsert
+from pipelines.models import FrontierEntry, utcnow
+
+DISCOVERED, FETCHED, FAILED = "discovered", "fetched", "failed"
+LOOKUP_CHUNK = 900
+
+
+@dataclass(frozen=True)
+class RecrawlPolicy:
+    """When a fetched article is visited again, and when a failed one is retried."""
+
+    max_age: timedelta = timedelta(days=3)
+    interval: timedelta = timedelta(hours=6)
+    retry_delay: timedelta = timedelta(minutes=10)
+    max_attempts: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> RecrawlPolicy:
+        return cls(
+            max_age=timedelta(seconds=settings.getfloat("FXCRAWL_RECRAWL_MAX_AGE")),
+            interval=timedelta(seconds=settings.getfloat("FXCRAWL_RECRAWL_INTERVAL")),
+            retry_delay=timedelta(seconds=settings.getfloat("FXCRAWL_FRONTIER_RETRY_DELAY")),
+            max_attempts=settings.getint("FXCRAWL_FRONTIER_MAX_ATTEMPTS"),
+        )
+
+    def next_visit(self, published_at: datetime | None, now: datetime) -> datetime | None:
+        """Young articles are revisited (conditionally) after ``interval``; old ones never."""
+        if published_at is None or now - published_at >= self.max_age:
+            return None
+        return now + self.interval
+
+    def retry_at(self, attempts: int, now: datetime) -> datetime:
+        return now + self.retry_delay * (2 ** max(0, attempts - 1))
+
+
+@dataclass(frozen=True)
+class KnownURL:
+    url: str
+    state: str
+    listing_hash: str | None
+    etag: str | None
+    last_modified: str | None
+    next_fetch_at: datetime | None
+    attempts: int
+
+    def due(self, now: datetime) -> bool:
+        return self.next_fetch_at is not None and self.next_fetch_at <= now
+
+
+class Frontier:
+    """Reads of the frontier for one crawl."""
+
+    def __init__(self, database: Database, policy: RecrawlPolicy) -> None:
+        self.database = database
+        self.policy = policy
+
+    def lookup(self, urls: Iterable[str]) -> dict[str, KnownURL]:
+        urls = list(dict.fromkeys(urls))
+        found: dict[str, KnownURL] = {}
+        with self.database.session() as session:
+            for start in range(0, len(urls), LOOKUP_CHUNK):
+                rows = session.scalars(
+                    select(FrontierEntry).where(FrontierEntry.url.in_(urls[start : start + LOOKUP_CHUNK]))
+                )
+                found.update((row.url, _known(row)) for row in rows)
+        return found
+
+    def pending(self, now: datetime | None = None, limit: int = 100_000) -> list[KnownURL]:
+        """URLs still to fetch: discovered and never fetched, or failed and due for another attempt."""
+        now = now or utcnow()
+        query = (
+            select(FrontierEntry)
+            .where(
+                or_(
+                    FrontierEntry.state == DISCOVERED,
+                    (FrontierEntry.state == FAILED)
+                    & (FrontierEntry.attempts < self.policy.max_attempts)
+                    & ((FrontierEntry.next_fetch_at.is_(None)) | (FrontierEntry.next_fetch_at <= now)),
+                )
+            )
+            .order_by(FrontierEntry.discovered_at, FrontierEntry.id)
+            .limit(limit)
+        )
+        with self.database.session() as session:
+            return [_known(row) for row in session.scalars(query)]
+
+
+def _known(row: FrontierEntry) -> KnownURL:
+    return KnownURL(row.url, row.state, row.listing_hash, row.etag, row.last_modified, row.next_fetch_at, row.attempts)
+
+
+# -- writes, inside the store's batch transaction ------------------------------------------
+
+
+def record_discovered(session: Session, dialect: str, hits: Sequence[Any], now: datetime) -> None:
+    """Listing entries: new URLs become 'discovered'; a fetched one whose listing changed goes back to it."""
+    rows = {
+        hit.url: {
+            "url": hit.url,
+            "state": DISCOVERED,
+            "attempts": 0,
+            "listing_hash": hit.listing_hash,
+            "discovered_at": now,
+        }
+        for hit in hits
+    }
+    if not rows:
+        return
+    table = FrontierEntry.__table__
+    session.execute(
+        upsert(
+            dialect,
+            table,
+            ["url"],
+            {
+                "listing_hash": lambda excluded: excluded.listing_hash,
+                "state": lambda excluded: case(
+                    (
+                        (table.c.state == FETCHED)
+                        & table.c.listing_hash.is_not(None)
+                        & (table.c.listing_hash != excluded.listing_hash),
+                        DISCOVERED,
+                    ),
+                    else_=table.c.state,
+                ),
+            },
+        ),
+        list(rows.values()),
+    )
+
+
+def record_fetched(session: Session, dialect: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Fetched (or confirmed unchanged by a 304): rows carry url, published_at?, etag?, last_modified?,
+    fetched_at and next_fetch_at."""
+    if not rows:
+        return
+    full = [
+        {
+            "state": FETCHED,
+            "attempts": 0,
+            "last_error": None,
+            "discovered_at": row["fetched_at"],
+            "published_at": None,
+            "etag": None,
+            "last_modified": None,
+            **row,
+        }
+        for row in rows
+    ]
+    update = ["state", "attempts", "last_error", "fetched_at", "next_fetch_at"]
+    columns = set(rows[0])
+    update += [c for c in ("published_at", "etag", "last_modified") if c in columns]
+    session.execute(upsert(dialect, FrontierEntry.__table__, ["url"], update), full)
+
+
+def record_failed(
+    session: Session, dialect: str, failures: dict[str, str], policy: RecrawlPolicy, now: datetime
+) -> None:
+    """Failed fetches: attempts counted, reason kept, next attempt backed off exponentially."""
+    if not failures:
+        return
+    attempts = dict(
+        session.execute(
+            select(FrontierEntry.url, FrontierEntry.attempts).where(FrontierEntry.url.in_(list(failures)))
+        ).all()
+    )
+    rows = []
+    for url, reason in failures.items():
+        tries = attempts.get(url, 0) + 1
+        rows.append(
+            {
+                "url": url,
+                "state": FAILED,
+                "attempts": tries,
+                "last_error": reason[:1000],
+                "discovered_at": now,
+                "next_fetch_at": policy.retry_at(tries, now),
+            }
+        )
+    session.execute(
+        upsert(dialect, FrontierEntry.__table__, ["url"], ["state", "attempts", "last_error", "next_fetch_at"]), rows
+    )
