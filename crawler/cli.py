@@ -100,10 +100,7 @@ def _positive(text: str) -> int:
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
-    from crawler.replay.server import ReplayServer
-    from crawler.run import project_settings_with, run_crawl
     from crawler.spiders.search import parse_page_spec
-    from pipelines import queries
 
     try:
         parse_page_spec(args.pages)
@@ -111,13 +108,36 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not args.keyword.strip():
         raise UsageError("--keyword must not be empty")
-    _database(args).dispose()  # a database at another schema version stops the crawl here
     overrides: dict[str, Any] = {"FXCRAWL_DATABASE_URL": args.db, "LOG_LEVEL": args.log_level}
+    if args.job:
+        overrides["FXCRAWL_JOB"] = args.job
     for assignment in args.set:
         name, sep, value = assignment.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"--set takes NAME=VALUE, not {assignment!r}")
         overrides[name.strip()] = value
+    database = _database(args)  # a database at another schema version stops the crawl here
+    if args.job:
+        from pipelines.locks import JobLock, JobLockHeld
+
+        lock = JobLock(database, args.job)
+        try:
+            lock.acquire()
+        except JobLockHeld as exc:
+            print(f"fxcrawl: skipped: {exc}", file=sys.stderr)
+            return 0
+        try:
+            return _crawl(args, overrides)
+        finally:
+            lock.release()
+    return _crawl(args, overrides)
+
+
+def _crawl(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    from crawler.replay.server import ReplayServer
+    from crawler.run import project_settings_with, run_crawl
+    from pipelines import queries
+
     with ExitStack() as stack:
         if args.replay:
             server_args = ["--access-log", str(args.access_log)] if args.access_log else []
@@ -143,10 +163,13 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             f"{run['updated']} updated, {run['duplicate']} duplicate, {run['rejected']} rejected, "
             f"{run['spooled']} spooled, {run['errors']} errors"
         )
+        if run["health"] == "unhealthy":
+            print("UNHEALTHY: " + "; ".join(run["health_reasons"]))
     print(f"stored: {total['articles']} articles from {total['sources']} sources\n")
     _table(sources, [("name", "source", 20), ("articles", "articles", 8)], "no sources stored")
     if not result.ok:
-        print(f"fxcrawl: crawl did not finish cleanly ({result.finish_reason}); see the log above", file=sys.stderr)
+        why = "unhealthy" if result.stats.get("fxcrawl/health") == "unhealthy" else result.finish_reason
+        print(f"fxcrawl: crawl did not end cleanly ({why}); see the log above", file=sys.stderr)
         return 1
     return 0
 
@@ -176,12 +199,21 @@ def cmd_articles_show(args: argparse.Namespace) -> int:
     from pipelines import queries
 
     with _database(args).session() as session:
-        article = queries.get_article(session, args.id_or_url)
+        article = queries.get_article(session, args.id_or_url, with_revisions=args.revisions)
     if article is None:
         print(f"fxcrawl: no article {args.id_or_url!r}", file=sys.stderr)
         return 1
     if args.json:
         _print_json(article)
+        return 0
+    if args.revisions:
+        print(f"{article['title']} ({article['url']}): revision {article['revision']} is current")
+        if not article["revisions"]:
+            print("no earlier revisions")
+        for old in article["revisions"]:
+            print(
+                f"revision {old['revision']}: {old['valid_from'][:16]} to {old['replaced_at'][:16]}, then {old['summary']}"
+            )
         return 0
     for key in ("id", "url", "title", "source", "author", "published_at"):
         print(f"{key:>13}: {article[key] or ''}")
@@ -227,12 +259,51 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
                 ("pages", "pages", 6),
                 ("new", "new", 6),
                 ("updated", "updated", 7),
+                ("unchanged", "unchanged", 9),
                 ("duplicate", "duplicate", 9),
                 ("rejected", "rejected", 8),
                 ("errors", "errors", 6),
+                ("health", "health", 9),
             ],
             "no runs recorded",
         )
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    from pipelines import queries
+
+    with _database(args).session() as session:
+        run = queries.get_run(session, args.run_id, with_stats=True)
+    if run is None:
+        print(f"fxcrawl: no run {args.run_id}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(run)
+        return 0
+    for key in (
+        "id",
+        "job",
+        "spider",
+        "args",
+        "started_at",
+        "finished_at",
+        "finish_reason",
+        "pages",
+        "new",
+        "updated",
+        "unchanged",
+        "duplicate",
+        "rejected",
+        "spooled",
+        "errors",
+        "retries",
+        "health",
+    ):
+        value = json.dumps(run[key], ensure_ascii=False) if isinstance(run[key], dict) else run[key]
+        print(f"{key:>13}: {'' if value is None else value}")
+    for reason in run["health_reasons"]:
+        print(f"{'':>13}  - {reason}")
     return 0
 
 
@@ -305,6 +376,58 @@ def cmd_spool_list(args: argparse.Namespace) -> int:
     spool = Spool(spool_dir_for(args.spool_dir, args.db))
     files = spool.files()
     print(f"{len(files)} spool files, {spool.pending_items()} items waiting in {spool.directory}")
+    return 0
+
+
+def _schedule(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from crawler.schedule import ScheduleError, load_schedule
+
+    try:
+        return load_schedule(args.file)
+    except ScheduleError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def cmd_schedule_list(args: argparse.Namespace) -> int:
+    from crawler.parsing.dates import SITE_TZ
+
+    now = datetime.now(SITE_TZ)
+    rows = [
+        {
+            "job": job.name,
+            "spider": job.spider,
+            "trigger": job.describe_trigger,
+            "next": f"{job.next_run(now):%Y-%m-%d %H:%M %z}",
+            "options": json.dumps(job.options, ensure_ascii=False),
+        }
+        for job in _schedule(args)
+    ]
+    _table(
+        rows,
+        [("job", "job", 20), ("trigger", "trigger", 40), ("next", "next run", 22), ("options", "options", 50)],
+        "no jobs",
+    )
+    return 0
+
+
+def cmd_schedule_once(args: argparse.Namespace) -> int:
+    from crawler.schedule import Runner
+
+    jobs = {job.name: job for job in _schedule(args)}
+    if args.job not in jobs:
+        raise UsageError(f"no job {args.job!r} in {args.file} (jobs: {', '.join(jobs)})")
+    return Runner(args.db).run(jobs[args.job])
+
+
+def cmd_schedule_run(args: argparse.Namespace) -> int:
+    import logging
+
+    from crawler.schedule import Runner, run_scheduler
+
+    jobs = _schedule(args)
+    _database(args).dispose()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
+    run_scheduler(jobs, Runner(args.db))
     return 0
 
 
@@ -382,6 +505,7 @@ def build_parser() -> Parser:
     search.add_argument("--replay-generate", type=_positive, metavar="PAGES", help="with --replay: a generated site")
     search.add_argument("--replay-delay", type=float, metavar="SECONDS", help="with --replay: latency per response")
     search.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    search.add_argument("--job", help="the scheduled job this crawl runs for (one at a time, health per job)")
     search.add_argument(
         "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="override a Scrapy or fxcrawl setting"
     )
@@ -397,6 +521,7 @@ def build_parser() -> Parser:
     listing.add_argument("--limit", type=_positive, default=50)
     show = command(articles, "show", cmd_articles_show, "one article with its body", [db, as_json])
     show.add_argument("id_or_url", metavar="ID_OR_URL")
+    show.add_argument("--revisions", action="store_true", help="list the article's earlier versions")
 
     sources = commands.add_parser("sources", help="sources (outlets)").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -406,6 +531,18 @@ def build_parser() -> Parser:
     runs = commands.add_parser("runs", help="crawl runs").add_subparsers(dest="action", required=True, metavar="ACTION")
     runs_list = command(runs, "list", cmd_runs_list, "crawl runs, newest first", [db, as_json])
     runs_list.add_argument("--limit", type=_positive, default=50)
+    runs_show = command(runs, "show", cmd_runs_show, "one run: counts, health and why", [db, as_json])
+    runs_show.add_argument("run_id", type=_positive, metavar="ID")
+
+    schedule_file = Parser(add_help=False)
+    schedule_file.add_argument("--file", type=Path, default=Path("schedule.toml"), help="schedule file (TOML)")
+    schedule = commands.add_parser("schedule", help="scheduled crawls").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    command(schedule, "run", cmd_schedule_run, "run jobs on their schedule until SIGTERM", [db, schedule_file])
+    command(schedule, "list", cmd_schedule_list, "the jobs and their next run times", [schedule_file])
+    once = command(schedule, "once", cmd_schedule_once, "run one job now", [db, schedule_file])
+    once.add_argument("job", metavar="JOB")
 
     export = command(commands, "export", cmd_export, "export every article with its body", [db])
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")

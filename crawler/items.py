@@ -110,6 +110,16 @@ class SearchPage:
 
 
 @dataclass(slots=True)
+class ListingVisitedItem:
+    """A listing page read to the end: its results are in the items before this one, and
+    ``next_url`` (a page of the same walk, ending at ``last``) is to be read next, if any."""
+
+    url: str
+    next_url: str | None
+    last: int
+
+
+@dataclass(slots=True)
 class NotModifiedItem:
     """A conditional revisit answered 304: the stored article is current."""
 
@@ -151,6 +161,7 @@ _KINDS: dict[type, str] = {
     HotEntryItem: "hot",
     TopicItem: "topic",
     NotModifiedItem: "not_modified",
+    ListingVisitedItem: "listing",
     RejectItem: "reject",
 }
 _CLASSES = {kind: cls for cls, kind in _KINDS.items()}

@@ -23,8 +23,8 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from crawler import site
-from crawler.items import SearchHitItem
-from pipelines.frontier import FETCHED, Frontier, KnownURL, RecrawlPolicy
+from crawler.items import ListingVisitedItem, RejectItem, SearchHitItem
+from pipelines.frontier import FETCHED, LISTING, Frontier, KnownURL, RecrawlPolicy
 from pipelines.models import utcnow
 from pipelines.runs import database_for
 from pipelines.validate import listing_hash
@@ -66,7 +66,12 @@ class IncrementalMiddleware:
         if owed:
             logger.info("the frontier owes %d article URLs from earlier runs; fetching them", len(owed))
         for entry in owed:
-            yield spider.article_request(site.rebase(entry.url, self.fetch_base))
+            url = site.rebase(entry.url, self.fetch_base)
+            if entry.kind == LISTING:
+                if request := spider.listing_request(url, entry.walk_until or site.MAX_SEARCH_PAGE):
+                    yield request
+            else:
+                yield spider.article_request(url)
 
     def process_spider_output(
         self, response: Response, result: Iterable[Any], spider: Spider | None = None
@@ -101,6 +106,7 @@ class IncrementalMiddleware:
                 decisions[hit.url] = "revisit" if entry.due(now) else "skip"
                 streak += 1
         stop = streak >= self.stop_after
+        next_url = None
         for item in results:
             if not isinstance(item, Request):
                 yield item
@@ -110,6 +116,7 @@ class IncrementalMiddleware:
                     logger.info("%d consecutive results already stored: not following %s", streak, item.url)
                     continue
                 item.meta[STREAK] = streak
+                next_url = item.url
                 yield item
             elif (decision := decisions.get(item.url)) == "skip":
                 self._count("skipped_details")
@@ -118,6 +125,11 @@ class IncrementalMiddleware:
                 yield _conditional(item, known[canonical[item.url]])
             else:
                 yield item
+        unreadable = any(isinstance(r, RejectItem) and r.url == response.url for r in results)
+        if not unreadable:  # recorded after its results, so a crash never marks a page read too early
+            yield ListingVisitedItem(
+                response.url, next_url, int(response.request.cb_kwargs.get("last", 0)) if response.request else 0
+            )
 
 
 def _hash(hit: SearchHitItem) -> str:

@@ -34,7 +34,11 @@ class CrawlResult:
 
     @property
     def ok(self) -> bool:
-        return self.finish_reason == "finished" and not self.stats.get("fxcrawl/store/spooled_items")
+        return (
+            self.finish_reason == "finished"
+            and not self.stats.get("fxcrawl/store/spooled_items")
+            and self.stats.get("fxcrawl/health") != "unhealthy"
+        )
 
 
 def run_crawl(spider: str, settings: Settings, **spider_args: Any) -> CrawlResult:

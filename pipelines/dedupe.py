@@ -12,6 +12,7 @@ from scrapy.statscollectors import StatsCollector
 from crawler.items import (
     ArticleItem,
     HotEntryItem,
+    ListingVisitedItem,
     NotModifiedItem,
     SearchHitItem,
     SourceItem,
@@ -23,7 +24,7 @@ from crawler.items import (
 def dedupe_key(item: Any) -> tuple[Any, ...] | None:
     """The natural key an item is stored under (None: never deduplicated)."""
     match item:
-        case ArticleItem(url=url) | HotEntryItem(url=url) | NotModifiedItem(url=url):
+        case ArticleItem(url=url) | HotEntryItem(url=url) | NotModifiedItem(url=url) | ListingVisitedItem(url=url):
             return (item_kind(item), url)
         case SourceItem(name=name) | TopicItem(name=name):
             return (item_kind(item), name)

@@ -16,10 +16,12 @@ from scrapy.settings import BaseSettings
 from sqlalchemy import case, or_, select
 from sqlalchemy.orm import Session
 
+from crawler import site
 from pipelines.db import Database, upsert
 from pipelines.models import FrontierEntry, utcnow
 
 DISCOVERED, FETCHED, FAILED = "discovered", "fetched", "failed"
+ARTICLE, LISTING = "article", "listing"
 LOOKUP_CHUNK = 900
 
 
@@ -54,6 +56,8 @@ class RecrawlPolicy:
 @dataclass(frozen=True)
 class KnownURL:
     url: str
+    kind: str
+    walk_until: int | None
     state: str
     listing_hash: str | None
     etag: str | None
@@ -104,7 +108,17 @@ class Frontier:
 
 
 def _known(row: FrontierEntry) -> KnownURL:
-    return KnownURL(row.url, row.state, row.listing_hash, row.etag, row.last_modified, row.next_fetch_at, row.attempts)
+    return KnownURL(
+        row.url,
+        row.kind,
+        row.walk_until,
+        row.state,
+        row.listing_hash,
+        row.etag,
+        row.last_modified,
+        row.next_fetch_at,
+        row.attempts,
+    )
 
 
 # -- writes, inside the store's batch transaction ------------------------------------------
@@ -188,6 +202,7 @@ def record_failed(
         rows.append(
             {
                 "url": url,
+                "kind": LISTING if site.parse_search_url(url) else ARTICLE,
                 "state": FAILED,
                 "attempts": tries,
                 "last_error": reason[:1000],
@@ -198,3 +213,41 @@ def record_failed(
     session.execute(
         upsert(dialect, FrontierEntry.__table__, ["url"], ["state", "attempts", "last_error", "next_fetch_at"]), rows
     )
+
+
+def record_listings(session: Session, dialect: str, visits: Sequence[Any], now: datetime) -> None:
+    """Listing pages read (fetched) and the next page each walk will read (discovered), so a
+    walk cut short by a crash resumes at the page it had not read yet."""
+    table = FrontierEntry.__table__
+    fetched = {
+        v.url: {
+            "url": v.url,
+            "kind": LISTING,
+            "state": FETCHED,
+            "attempts": 0,
+            "last_error": None,
+            "walk_until": v.last,
+            "discovered_at": now,
+            "fetched_at": now,
+        }
+        for v in visits
+    }
+    upcoming = {
+        v.next_url: {
+            "url": v.next_url,
+            "kind": LISTING,
+            "state": DISCOVERED,
+            "attempts": 0,
+            "walk_until": v.last,
+            "discovered_at": now,
+        }
+        for v in visits
+        if v.next_url and v.next_url not in fetched
+    }
+    if upcoming:
+        session.execute(upsert(dialect, table, ["url"], ["state", "attempts", "walk_until"]), list(upcoming.values()))
+    if fetched:
+        session.execute(
+            upsert(dialect, table, ["url"], ["state", "attempts", "last_error", "walk_until", "fetched_at"]),
+            list(fetched.values()),
+        )

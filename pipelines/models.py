@@ -97,11 +97,14 @@ class ArticleRevision(Base):
 
 
 class FrontierEntry(Base):
-    """The durable crawl frontier: every article URL a listing showed, and where fetching it stands.
+    """The durable crawl frontier: every article URL a listing showed and every listing page a
+    walk meant to read, and where fetching each stands.
 
-    ``state`` is 'discovered' (to fetch), 'fetched' or 'failed'; ``next_fetch_at`` is when a
-    failed URL may be retried or a fetched one revisited. ``listing_hash`` is what its listing
-    entry said last time, so an edited title or snippet sends the crawler back to the article.
+    ``kind`` is 'article' or 'listing'; ``state`` is 'discovered' (to fetch), 'fetched' or
+    'failed'; ``next_fetch_at`` is when a failed URL may be retried or a fetched article
+    revisited. ``listing_hash`` is what an article's listing entry said last time, so an edited
+    title or snippet sends the crawler back to it; ``walk_until`` is the last page of the walk
+    a listing page belongs to, so a walk cut short resumes where it stopped.
     """
 
     __tablename__ = "frontier"
@@ -109,10 +112,12 @@ class FrontierEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(1000), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), default="article")
     state: Mapped[str] = mapped_column(String(20), default="discovered")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(1000))
     listing_hash: Mapped[str | None] = mapped_column(String(64))
+    walk_until: Mapped[int | None]
     published_at: Mapped[datetime | None]
     etag: Mapped[str | None] = mapped_column(String(200))
     last_modified: Mapped[str | None] = mapped_column(String(100))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from pipelines.models import Article, CrawlRun, Source
+from pipelines.models import Article, ArticleRevision, CrawlRun, Source
 
 SITE_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -74,11 +75,66 @@ def list_articles(
     return [article_json(article, name) for article, name in session.execute(query)]
 
 
-def get_article(session: Session, id_or_url: str) -> dict[str, Any] | None:
+def get_article(session: Session, id_or_url: str, with_revisions: bool = False) -> dict[str, Any] | None:
     query = _articles_query()
     query = query.where(Article.id == int(id_or_url)) if id_or_url.isdigit() else query.where(Article.url == id_or_url)
     row = session.execute(query).first()
-    return article_json(row[0], row[1], with_body=True) if row else None
+    if row is None:
+        return None
+    data = article_json(row[0], row[1], with_body=True)
+    if with_revisions:
+        data["revision"] = row[0].revision
+        data["revisions"] = revisions(session, row[0])
+    return data
+
+
+def revisions(session: Session, article: Article) -> list[dict[str, Any]]:
+    """Earlier versions, oldest first, each with a summary of what the next version changed."""
+    versions = list(
+        session.scalars(
+            select(ArticleRevision).where(ArticleRevision.article_id == article.id).order_by(ArticleRevision.revision)
+        )
+    )
+    out = []
+    for index, version in enumerate(versions):
+        successor = versions[index + 1] if index + 1 < len(versions) else article
+        out.append(
+            {
+                "revision": version.revision,
+                "title": version.title,
+                "valid_from": site_time(version.valid_from),
+                "replaced_at": site_time(version.replaced_at),
+                "summary": diff_summary(version, successor),
+            }
+        )
+    return out
+
+
+def diff_summary(old: Any, new: Any) -> str:
+    """'title changed; body +2/-1 paragraphs (+35 characters); tags +央行 -宏观'"""
+    parts = []
+    if old.title != new.title:
+        parts.append(f"title: {old.title!r} -> {new.title!r}")
+    if old.author != new.author:
+        parts.append(f"author: {old.author!r} -> {new.author!r}")
+    old_paragraphs, new_paragraphs = old.body.split("\n\n"), new.body.split("\n\n")
+    if old.body != new.body:
+        matcher = difflib.SequenceMatcher(a=old_paragraphs, b=new_paragraphs, autojunk=False)
+        added = removed = 0
+        for op, i1, i2, j1, j2 in matcher.get_opcodes():
+            if op != "equal":
+                removed += i2 - i1
+                added += j2 - j1
+        parts.append(f"body +{added}/-{removed} paragraphs ({len(new.body) - len(old.body):+d} characters)")
+    old_tags, new_tags = set(old.tags or []), set(new.tags or [])
+    if old_tags != new_tags:
+        parts.append(
+            "tags "
+            + " ".join(
+                [*(f"+{t}" for t in sorted(new_tags - old_tags)), *(f"-{t}" for t in sorted(old_tags - new_tags))]
+            )
+        )
+    return "; ".join(parts) or "no visible change"
 
 
 def iter_articles(session: Session, batch: int = 1000) -> Iterator[dict[str, Any]]:
@@ -109,8 +165,8 @@ def list_sources(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def run_json(run: CrawlRun) -> dict[str, Any]:
-    return {
+def run_json(run: CrawlRun, with_stats: bool = False) -> dict[str, Any]:
+    data = {
         "id": run.id,
         "spider": run.spider,
         "args": run.args,
@@ -130,6 +186,9 @@ def run_json(run: CrawlRun) -> dict[str, Any]:
         "health": run.health,
         "health_reasons": list(run.health_reasons or []),
     }
+    if with_stats:
+        data["stats"] = run.stats
+    return data
 
 
 def list_runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
@@ -137,9 +196,9 @@ def list_runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
     return [run_json(run) for run in session.execute(query).scalars()]
 
 
-def get_run(session: Session, run_id: int) -> dict[str, Any] | None:
+def get_run(session: Session, run_id: int, with_stats: bool = False) -> dict[str, Any] | None:
     run = session.get(CrawlRun, run_id)
-    return run_json(run) if run else None
+    return run_json(run, with_stats) if run else None
 
 
 def totals(session: Session) -> dict[str, int]:

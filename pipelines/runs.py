@@ -13,8 +13,11 @@ from weakref import WeakKeyDictionary
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from pipelines.db import Database
+from pipelines.health import HealthPolicy, assess
 from pipelines.models import CrawlRun, utcnow
 
 logger = logging.getLogger(__name__)
@@ -54,22 +57,29 @@ def run_counts(stats: dict[str, Any]) -> dict[str, int]:
 
 
 class RunRecorder:
-    def __init__(self, database: Database, stats: StatsCollector) -> None:
+    def __init__(self, database: Database, stats: StatsCollector, job: str | None, health: HealthPolicy) -> None:
         self.database = database
         self.stats = stats
+        self.job = job
+        self.health = health
         self.run_id: int | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RunRecorder:
         assert crawler.stats is not None
-        recorder = cls(database_for(crawler), crawler.stats)
+        settings = crawler.settings
+        recorder = cls(
+            database_for(crawler), crawler.stats, settings.get("FXCRAWL_JOB"), HealthPolicy.from_settings(settings)
+        )
         crawler.signals.connect(recorder.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
         return recorder
 
     def spider_opened(self, spider: Spider) -> None:
         with self.database.write_session() as session:
-            run = CrawlRun(spider=spider.name, args=dict(getattr(spider, "run_args", {})), stats={})
+            args = dict(getattr(spider, "run_args", {}))
+            job = self.job or f"{spider.name}:{args.get('keyword', '')}"
+            run = CrawlRun(spider=spider.name, job=job, args=args, stats={}, health_reasons=[])
             session.add(run)
             session.flush()
             self.run_id = run.id
@@ -87,7 +97,25 @@ class RunRecorder:
             run.stats = stats
             for column, value in run_counts(stats).items():
                 setattr(run, column, value)
+            reasons = self._assess(session, run)
+            run.health = "unhealthy" if reasons else "healthy"
+            run.health_reasons = reasons
+        self.stats.set_value("fxcrawl/health", run.health)
         logger.info("crawl run %d finished (%s): %s", self.run_id, reason, run_counts(stats))
+        for why in reasons:
+            logger.error("crawl run %d is unhealthy: %s", self.run_id, why)
+
+    def _assess(self, session: Session, run: CrawlRun) -> list[str]:
+        earlier = (CrawlRun.job == run.job) & (CrawlRun.id < run.id)
+        recent = session.scalars(
+            select(CrawlRun)
+            .where(earlier, CrawlRun.finish_reason == "finished")
+            .order_by(CrawlRun.id.desc())
+            .limit(self.health.history)
+        ).all()
+        last_new = session.scalar(select(func.max(CrawlRun.started_at)).where(earlier, CrawlRun.articles_new > 0))
+        first_run = session.scalar(select(func.min(CrawlRun.started_at)).where(earlier))
+        return assess(run, recent, last_new, first_run, self.health, utcnow())
 
 
 def _jsonable(value: Any) -> Any:

@@ -96,7 +96,12 @@ class BatchWriter:
             lambda t: {"name": t.name, "url": t.url, "discussions": t.discussions, "rank": t.rank},
         )
         self._rejects(session, by_kind["reject"], run_id, now, counts)
-        failures = {r.url: f"{r.kind}: {r.reason}" for r in by_kind["reject"] if r.url and site.article_id(r.url)}
+        frontier.record_listings(session, dialect, by_kind["listing"], now)
+        failures = {
+            r.url: f"{r.kind}: {r.reason}"
+            for r in by_kind["reject"]
+            if r.url and (site.article_id(r.url) or site.parse_search_url(r.url))
+        }
         frontier.record_failed(session, dialect, failures, self.policy, now)
 
     # -- tables -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from crawler import site
 from crawler.items import (
     ArticleItem,
     HotEntryItem,
+    ListingVisitedItem,
     NotModifiedItem,
     RejectItem,
     SearchHitItem,
@@ -79,6 +80,9 @@ class ValidatePipeline:
                 item.url = self._url(item.url)
             case NotModifiedItem():
                 item.url = self._url(item.url)
+            case ListingVisitedItem():
+                item.url = self._url(item.url)
+                item.next_url = self._url(item.next_url) if item.next_url else None
             case TopicItem():
                 item.name = _required(item.name, "topic name")
                 item.url = self._url(item.url)

@@ -25,10 +25,12 @@ def upgrade() -> None:
         "frontier",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("url", sa.String(length=1000), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.String(length=1000), nullable=True),
         sa.Column("listing_hash", sa.String(length=64), nullable=True),
+        sa.Column("walk_until", sa.Integer(), nullable=True),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("etag", sa.String(length=200), nullable=True),
         sa.Column("last_modified", sa.String(length=100), nullable=True),
@@ -92,8 +94,8 @@ def upgrade() -> None:
 
     # Articles stored before the frontier existed count as fetched, so the next crawl is incremental.
     op.execute(
-        "INSERT INTO frontier (url, state, attempts, published_at, discovered_at, fetched_at) "
-        "SELECT url, 'fetched', 1, published_at, first_seen_at, updated_at FROM articles"
+        "INSERT INTO frontier (url, kind, state, attempts, published_at, discovered_at, fetched_at) "
+        "SELECT url, 'article', 'fetched', 1, published_at, first_seen_at, updated_at FROM articles"
     )
     # ### end Alembic commands ###
 

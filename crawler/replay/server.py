@@ -55,10 +55,12 @@ class FixtureDirectory:
 
 
 class GeneratedSource:
-    """The deterministic large site, rendered on request."""
+    """The deterministic large site, rendered on request (``broken_markup``: as after a redesign
+    that renamed the result list's class, which the parsers do not know)."""
 
-    def __init__(self, generated: GeneratedSite) -> None:
+    def __init__(self, generated: GeneratedSite, broken_markup: bool = False) -> None:
         self.generated = generated
+        self.broken_markup = broken_markup
 
     def get(self, path: str, query: str) -> bytes | None:
         if path == "/robots.txt":
@@ -68,6 +70,8 @@ class GeneratedSource:
             if search.keyword != self.generated.keyword or search.tab != site.ARTICLE_TAB:
                 return None
             html = self.generated.search_page(search.page)
+            if html is not None and self.broken_markup:
+                html = html.replace('class="search-list"', 'class="result-list-v2"')
         elif (article_id := site.article_id(path)) is not None:
             html = self.generated.article_page(int(article_id))
         else:
@@ -132,6 +136,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--added", type=int, default=0, help="generated site: new articles on top")
     parser.add_argument("--edited", type=int, default=0, help="generated site: newest original articles rewritten")
     parser.add_argument("--access-log", type=Path, help="append one JSON line per request to this file")
+    parser.add_argument("--broken-markup", action="store_true", help="generated site: listings in an unknown markup")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each response")
 
 
@@ -139,7 +144,10 @@ def serve(args: argparse.Namespace) -> int:
     from twisted.internet import reactor
 
     source: SiteSource = (
-        GeneratedSource(GeneratedSite(keyword=args.keyword, pages=args.generate, added=args.added, edited=args.edited))
+        GeneratedSource(
+            GeneratedSite(keyword=args.keyword, pages=args.generate, added=args.added, edited=args.edited),
+            broken_markup=args.broken_markup,
+        )
         if args.generate
         else FixtureDirectory(args.root)
     )

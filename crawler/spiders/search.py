@@ -67,10 +67,10 @@ class SearchSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         for first, last in self.ranges or [(1, site.MAX_SEARCH_PAGE)]:
-            if request := self._listing(site.search_url(self.keyword, first, self.tab, self.base_url), last):
+            if request := self.listing_request(site.search_url(self.keyword, first, self.tab, self.base_url), last):
                 yield request
 
-    def _listing(self, url: str, last: int) -> scrapy.Request | None:
+    def listing_request(self, url: str, last: int) -> scrapy.Request | None:
         if self.max_pages is not None and self.listings_requested >= self.max_pages:
             return None
         self.listings_requested += 1
@@ -91,7 +91,11 @@ class SearchSpider(scrapy.Spider):
         yield from page.hot
         yield from page.topics
         pagination = page.pagination
-        if pagination.next_url and pagination.current < last and (request := self._listing(pagination.next_url, last)):
+        if (
+            pagination.next_url
+            and pagination.current < last
+            and (request := self.listing_request(pagination.next_url, last))
+        ):
             yield request
 
     def article_request(self, url: str) -> scrapy.Request:

@@ -1,0 +1,226 @@
+"""Incremental crawling against the fixture server over loopback: what each run requests and stores."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from crawler import site
+from crawler.replay.generator import GeneratedSite
+from crawler.replay.server import ReplayServer
+from pipelines.db import Database
+from pipelines.models import Article, ArticleRevision, CrawlRun, FrontierEntry
+
+PAGES = 100  # 1,000 articles
+
+
+def crawl(base_url: str, db: str, tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crawler.cli",
+            "crawl",
+            "search",
+            "--keyword",
+            "现代",
+            "--base-url",
+            base_url,
+            "--db",
+            db,
+            "--log-level",
+            "INFO",
+            "-s",
+            f"FXCRAWL_SPOOL_DIR={tmp / 'spool'}",
+            "-s",
+            "AUTOTHROTTLE_ENABLED=False",
+            "-s",
+            "DOWNLOAD_DELAY=0",
+            "-s",
+            "CONCURRENT_REQUESTS=16",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def requests_in(log: Path, since: int = 0) -> list[str]:
+    return [json.loads(line)["path"] for line in log.read_text().splitlines()[since:]]
+
+
+def article_ids(paths: list[str]) -> set[int]:
+    return {int(p.rsplit("/", 1)[1]) for p in paths if p.startswith("/article/")}
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory: pytest.TempPathFactory):
+    """A 1,000-article site crawled once in full; yields (db, tmp)."""
+    tmp = tmp_path_factory.mktemp("incremental")
+    db = f"sqlite:///{tmp / 'fx.db'}"
+    with ReplayServer("--generate", str(PAGES), "--access-log", str(tmp / "first.log")) as server:
+        done = crawl(server.base_url, db, tmp, "--pages", f"1-{PAGES}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return db, tmp
+
+
+def stored(db: str) -> tuple[int, int]:
+    database = Database(db)
+    with database.session() as session:
+        result = (
+            session.scalar(select(func.count(Article.id))),
+            session.scalar(select(func.count(func.distinct(Article.url)))),
+        )
+    database.dispose()
+    return result
+
+
+def test_a_second_run_over_an_unchanged_site_requests_only_the_first_listing(crawled) -> None:
+    db, tmp = crawled
+    assert stored(db) == (1000, 1000)
+    log = tmp / "second.log"
+    with ReplayServer("--generate", str(PAGES), "--access-log", str(log)) as server:
+        done = crawl(server.base_url, db, tmp)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert requests_in(log) == ["/robots.txt", "/search?keyword=%E7%8E%B0%E4%BB%A3&type=article&page=1"]
+    assert "run 2 finished: 1 pages, 0 new, 0 updated, 10 duplicate" in done.stdout
+    assert stored(db) == (1000, 1000)
+
+
+def test_new_and_edited_articles_are_fetched_and_nothing_else(crawled) -> None:
+    db, tmp = crawled
+    log = tmp / "third.log"
+    with ReplayServer("--generate", str(PAGES), "--added", "15", "--edited", "2", "--access-log", str(log)) as server:
+        done = crawl(server.base_url, db, tmp)
+    assert done.returncode == 0, done.stderr[-2000:]
+    changed = GeneratedSite(pages=PAGES, added=15, edited=2)
+    expected = {changed.article_id(i) for i in range(15 + 2)}  # 15 on top, then the 2 edited ones
+    assert article_ids(requests_in(log)) == expected  # no unchanged detail page requested
+    database = Database(db)
+    with database.session() as session:
+        assert session.scalar(select(func.count(Article.id))) == 1015
+        revisions = session.scalars(select(ArticleRevision)).all()
+        edited = session.scalars(select(Article).where(Article.title.endswith("(更新)"))).all()
+        run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())).first()
+    database.dispose()
+    assert len(revisions) == 2 and len(edited) == 2
+    assert {r.article_id for r in revisions} == {a.id for a in edited}
+    assert all(
+        a.revision == 2 and not r.title.endswith("(更新)")
+        for a, r in zip(sorted(edited, key=lambda a: a.id), sorted(revisions, key=lambda r: r.article_id), strict=True)
+    )
+    assert (run.articles_new, run.articles_updated) == (15, 2)
+
+    from crawler.cli import main
+
+    assert main(["articles", "show", str(edited[0].id), "--revisions", "--json", "--db", db]) == 0
+
+
+def test_revisions_are_listed_with_a_diff_summary(crawled, capsys) -> None:
+    db, _ = crawled
+    from crawler.cli import main
+
+    database = Database(db)
+    with database.session() as session:
+        article_id = session.scalar(select(ArticleRevision.article_id).limit(1))
+    database.dispose()
+    assert article_id is not None, "runs after the edit scenario"
+    capsys.readouterr()
+    assert main(["articles", "show", str(article_id), "--revisions", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "revision 2 is current" in out
+    assert "title:" in out and "(更新)" in out and "body +1/-1 paragraphs" in out
+
+
+def test_a_crawl_killed_halfway_then_run_again_stores_every_article_once(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'fx.db'}"
+    Database(db).prepare().dispose()
+    with ReplayServer("--generate", str(PAGES), "--delay", "0.02") as server:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "crawler.cli",
+                "crawl",
+                "search",
+                "--pages",
+                f"1-{PAGES}",
+                "--base-url",
+                server.base_url,
+                "--db",
+                db,
+                "-s",
+                f"FXCRAWL_SPOOL_DIR={tmp_path / 'spool'}",
+                "-s",
+                "AUTOTHROTTLE_ENABLED=False",
+                "-s",
+                "DOWNLOAD_DELAY=0",
+                "-s",
+                "FXCRAWL_STORE_MAX_DELAY=0.2",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while stored(db)[0] < 300 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    halfway, _ = stored(db)
+    assert 300 <= halfway < 1000, "the crawl was not killed halfway"
+    with ReplayServer("--generate", str(PAGES)) as server:
+        done = crawl(server.base_url, db, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert stored(db) == (1000, 1000)
+    database = Database(db)
+    with database.session() as session:
+        states = dict(
+            session.execute(
+                select(FrontierEntry.kind + ":" + FrontierEntry.state, func.count()).group_by(
+                    FrontierEntry.kind, FrontierEntry.state
+                )
+            ).all()
+        )
+    database.dispose()
+    assert states == {"article:fetched": 1000, "listing:fetched": PAGES}
+
+
+def test_a_run_that_stores_nothing_from_a_site_with_news_is_unhealthy(crawled) -> None:
+    db, tmp = crawled
+    with ReplayServer("--generate", str(PAGES), "--added", "30", "--broken-markup") as server:
+        done = crawl(server.base_url, db, tmp)
+    assert done.returncode == 1
+    assert "UNHEALTHY" in done.stdout and "rejects" in done.stdout
+    database = Database(db)
+    with database.session() as session:
+        run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())).first()
+    database.dispose()
+    assert run.health == "unhealthy" and run.articles_new == 0
+    assert any("threshold" in reason for reason in run.health_reasons)
+
+
+def test_the_frontier_start_requests_cover_a_dead_runs_leftovers(tmp_path: Path) -> None:
+    """URLs discovered but never fetched are fetched by the next run even when no listing shows them."""
+    db = f"sqlite:///{tmp_path / 'fx.db'}"
+    database = Database(db).prepare()
+    generated = GeneratedSite(pages=5)
+    leftover = site.article_url(generated.article_id(42))  # on page 5, which the next run will not read
+    with database.write_session() as session:
+        session.add(FrontierEntry(url=leftover, state="discovered", attempts=0))
+    database.dispose()
+    log = tmp_path / "access.log"
+    with ReplayServer("--generate", "5", "--access-log", str(log)) as server:
+        done = crawl(server.base_url, db, tmp_path, "--pages", "1-2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert generated.article_id(42) in article_ids(requests_in(log))
+    database = Database(db)
+    with database.session() as session:
+        assert session.scalar(select(FrontierEntry.state).where(FrontierEntry.url == leftover)) == "fetched"
+        assert session.scalar(select(func.count(Article.id)).where(Article.url == leftover)) == 1
+    database.dispose()
