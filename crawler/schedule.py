@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_CRAWL_OPTIONS = {"keyword", "pages", "max_pages", "replay", "replay_generate", "base_url", "log_level"}
+_CRAWL_OPTIONS = {"keyword", "pages", "max_pages", "replay", "replay_generate", "replay_delay", "base_url", "log_level"}
 
 
 class ScheduleError(ValueError):
