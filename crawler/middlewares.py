@@ -103,7 +103,7 @@ class IncrementalMiddleware:
                 decisions[hit.url] = "fetch"
                 streak = 0
             else:
-                decisions[hit.url] = "revisit" if entry.due(now) else "skip"
+                decisions[hit.url] = "revisit" if entry.due(self.frontier.policy, now) else "skip"
                 streak += 1
         stop = streak >= self.stop_after
         next_url = None

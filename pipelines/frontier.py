@@ -64,9 +64,14 @@ class KnownURL:
     last_modified: str | None
     next_fetch_at: datetime | None
     attempts: int
+    fetched_at: datetime | None = None
+    published_at: datetime | None = None
 
-    def due(self, now: datetime) -> bool:
-        return self.next_fetch_at is not None and self.next_fetch_at <= now
+    def due(self, policy: RecrawlPolicy, now: datetime) -> bool:
+        """Is a fetched article due for a (conditional) revisit under the policy as it is now?"""
+        if self.fetched_at is None or self.published_at is None:
+            return False
+        return now - self.published_at < policy.max_age and now - self.fetched_at >= policy.interval
 
 
 class Frontier:
@@ -118,6 +123,8 @@ def _known(row: FrontierEntry) -> KnownURL:
         row.last_modified,
         row.next_fetch_at,
         row.attempts,
+        row.fetched_at,
+        row.published_at,
     )
 
 

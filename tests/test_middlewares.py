@@ -93,6 +93,31 @@ def test_a_second_run_over_an_unchanged_site_requests_only_the_first_listing(cra
     assert stored(db) == (1000, 1000)
 
 
+def test_young_articles_due_for_a_revisit_are_asked_conditionally_and_304_costs_nothing(crawled) -> None:
+    db, tmp = crawled
+    log = tmp / "revisit.log"
+    with ReplayServer("--generate", str(PAGES), "--access-log", str(log)) as server:
+        done = crawl(
+            server.base_url,
+            db,
+            tmp,
+            "-s",
+            "FXCRAWL_RECRAWL_INTERVAL=0",
+            "-s",
+            f"FXCRAWL_RECRAWL_MAX_AGE={10 * 365 * 86400}",
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    details = [e for e in entries if e["path"].startswith("/article/")]
+    assert len(details) == 10 and {e["status"] for e in details} == {304}  # page 1's ten, none sent again
+    database = Database(db)
+    with database.session() as session:
+        run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())).first()
+        assert session.scalar(select(func.count(Article.id))) == 1000
+    database.dispose()
+    assert (run.articles_new, run.articles_updated, run.articles_unchanged) == (0, 0, 10)
+
+
 def test_new_and_edited_articles_are_fetched_and_nothing_else(crawled) -> None:
     db, tmp = crawled
     log = tmp / "third.log"

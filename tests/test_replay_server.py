@@ -64,3 +64,17 @@ def test_a_generated_site_is_served_on_demand() -> None:
         status, body, _ = fetch(site.search_url("现代", 2000, base=running.base_url))
         assert status == 200 and "下一页".encode() not in body
         assert fetch(site.search_url("现代", 2001, base=running.base_url))[0] == 404
+
+
+def test_conditional_requests_get_304_when_the_page_is_unchanged(server) -> None:
+    url = site.article_url(3039185, base=server.base_url)
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        etag = resp.headers["ETag"]
+    assert etag and etag.startswith('"')
+    request = urllib.request.Request(url, headers={"If-None-Match": etag})
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=10)
+    assert answer.value.code == 304
+    stale = urllib.request.Request(url, headers={"If-None-Match": '"something-else"'})
+    with urllib.request.urlopen(stale, timeout=10) as resp:
+        assert resp.status == 200 and resp.read()

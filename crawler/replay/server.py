@@ -94,7 +94,7 @@ def make_site(source: SiteSource, access_log: IO[str] | None = None, delay: floa
             if body is not None:
                 etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
                 request.setHeader(b"etag", etag.encode())
-                if request.getHeader(b"if-none-match") == etag:
+                if (request.getHeader(b"if-none-match") or b"").decode("latin-1") == etag:
                     status, body = 304, b""
             if access_log is not None:
                 access_log.write(
