@@ -211,9 +211,8 @@ def cmd_articles_show(args: argparse.Namespace) -> int:
         if not article["revisions"]:
             print("no earlier revisions")
         for old in article["revisions"]:
-            print(
-                f"revision {old['revision']}: {old['valid_from'][:16]} to {old['replaced_at'][:16]}, then {old['summary']}"
-            )
+            span = f"{old['valid_from'][:16]} to {old['replaced_at'][:16]}"
+            print(f"revision {old['revision']}: {span}, then {old['summary']}")
         return 0
     for key in ("id", "url", "title", "source", "author", "published_at"):
         print(f"{key:>13}: {article[key] or ''}")

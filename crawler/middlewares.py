@@ -21,6 +21,7 @@ from typing import Any
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from crawler import site
 from crawler.items import ListingVisitedItem, RejectItem, SearchHitItem
@@ -61,7 +62,11 @@ class IncrementalMiddleware:
         spider = self.crawler.spider
         if not self.enabled or not hasattr(spider, "article_request"):
             return
-        owed = self.frontier.pending()
+        try:
+            owed = self.frontier.pending()
+        except SQLAlchemyError as exc:
+            logger.error("frontier unavailable at start (%s): earlier runs' leftovers wait for the next run", exc)
+            return
         self._count("frontier_requests", len(owed))
         if owed:
             logger.info("the frontier owes %d article URLs from earlier runs; fetching them", len(owed))
@@ -91,7 +96,14 @@ class IncrementalMiddleware:
     def _filter_listing(self, response: Response, results: list[Any]) -> Iterator[Any]:
         hits = [r for r in results if isinstance(r, SearchHitItem)]
         canonical = {hit.url: site.canonical_url(hit.url, self.fetch_base) for hit in hits if hit.url}
-        known = self.frontier.lookup(canonical.values())
+        try:
+            known = self.frontier.lookup(canonical.values())
+        except SQLAlchemyError as exc:  # the database is away: fetch everything, lose nothing
+            logger.warning(
+                "frontier unavailable (%s): fetching every result of %s", exc.__class__.__name__, response.url
+            )
+            self._count("frontier_unavailable")
+            known = {}
         now = utcnow()
         streak = int(response.meta.get(STREAK, 0))
         decisions: dict[str, str] = {}  # fetched URL -> "fetch", "revisit" or "skip"

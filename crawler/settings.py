@@ -63,9 +63,11 @@ FXCRAWL_STORE_MAX_DELAY = 2.0
 
 #: Items waiting for the writer before the crawl has to wait (back-pressure, not a drop).
 FXCRAWL_STORE_MAX_PENDING = 10_000
-#: Attempts per batch on transient database errors, and the longest pause between them (s).
-FXCRAWL_STORE_RETRY_ATTEMPTS = 5
+#: Retries of a batch on transient database errors: at most ATTEMPTS tries over at most
+#: RETRY_BUDGET seconds (enough to ride out a database restart), pauses growing to MAX_WAIT.
+FXCRAWL_STORE_RETRY_ATTEMPTS = 15
 FXCRAWL_STORE_RETRY_MAX_WAIT = 8.0
+FXCRAWL_STORE_RETRY_BUDGET = 90.0
 #: Batches the database would not take wait here (one subfolder per database) for replay.
 FXCRAWL_SPOOL_DIR = "data/spool"
 

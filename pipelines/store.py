@@ -21,7 +21,14 @@ from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from crawler import site
 from crawler.items import ArticleItem, RejectItem, SearchHitItem, item_kind
@@ -323,8 +330,9 @@ class StorePipeline:
         batch_size: int = 500,
         max_delay: float = 2.0,
         max_pending: int = 10_000,
-        retry_attempts: int = 5,
+        retry_attempts: int = 15,
         retry_max_wait: float = 8.0,
+        retry_budget: float = 90.0,
         spool_dir: Path,
         policy: RecrawlPolicy | None = None,
     ) -> None:
@@ -334,6 +342,7 @@ class StorePipeline:
         self.max_delay = max_delay
         self.retry_attempts = retry_attempts
         self.retry_max_wait = retry_max_wait
+        self.retry_budget = retry_budget
         self.spool = Spool(spool_dir_for(spool_dir, database.url))
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(max_pending, batch_size))
         self.thread: threading.Thread | None = None
@@ -350,6 +359,7 @@ class StorePipeline:
             max_pending=settings.getint("FXCRAWL_STORE_MAX_PENDING"),
             retry_attempts=settings.getint("FXCRAWL_STORE_RETRY_ATTEMPTS"),
             retry_max_wait=settings.getfloat("FXCRAWL_STORE_RETRY_MAX_WAIT"),
+            retry_budget=settings.getfloat("FXCRAWL_STORE_RETRY_BUDGET"),
             spool_dir=Path(settings.get("FXCRAWL_SPOOL_DIR")),
             policy=RecrawlPolicy.from_settings(settings),
         )
@@ -378,7 +388,7 @@ class StorePipeline:
         """Write one batch, retrying transient database errors; raises once retries run out."""
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(self.retry_attempts),
+            stop=stop_after_attempt(self.retry_attempts) | stop_after_delay(self.retry_budget),
             wait=wait_exponential(multiplier=0.2, max=self.retry_max_wait),
             before_sleep=self._log_retry,
             reraise=True,
