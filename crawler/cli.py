@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
@@ -18,6 +19,8 @@ from wcwidth import wcswidth
 
 from crawler import settings as project_settings
 from crawler.parsing.dates import DateError, parse_site_datetime
+
+DEFAULT_REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 
 class UsageError(Exception):
@@ -117,6 +120,11 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             raise UsageError(f"--set takes NAME=VALUE, not {assignment!r}")
         overrides[name.strip()] = value
     database = _database(args)  # a database at another schema version stops the crawl here
+    if args.distributed:
+        from crawler.distributed import distributed_settings
+
+        overrides.update(distributed_settings(args.redis_url, _job(args)))
+        return _crawl(args, overrides)  # many workers run one job at once, by design: no job lock
     if args.job:
         from pipelines.locks import JobLock, JobLockHeld
 
@@ -151,7 +159,12 @@ def _crawl(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         elif args.base_url:
             overrides["FXCRAWL_BASE_URL"] = args.base_url
         settings = project_settings_with(overrides, replay=args.replay)
-        result = run_crawl("search", settings, keyword=args.keyword, pages=args.pages, max_pages=args.max_pages)
+        spider: Any = "search"
+        if args.distributed:
+            from crawler.distributed import DistributedSearchSpider
+
+            spider = DistributedSearchSpider
+        result = run_crawl(spider, settings, keyword=args.keyword, pages=args.pages, max_pages=args.max_pages)
     database = _database(args)
     with database.session() as session:
         run = queries.get_run(session, result.run_id) if result.run_id else None
@@ -172,6 +185,83 @@ def _crawl(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         print(f"fxcrawl: crawl did not end cleanly ({why}); see the log above", file=sys.stderr)
         return 1
     return 0
+
+
+def _job(args: argparse.Namespace) -> str:
+    return args.job or f"search:{args.keyword.strip()}"
+
+
+def _redis(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    import redis
+
+    server = redis.Redis.from_url(args.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        server.ping()
+    except redis.RedisError as exc:
+        raise CommandError(f"Redis unavailable at {args.redis_url}: {exc}") from None
+    return server
+
+
+def _reconcile(args: argparse.Namespace, server: Any) -> int:
+    from crawler.distributed import push, recovery_entries
+    from pipelines.frontier import Frontier, RecrawlPolicy
+
+    database = _database(args)
+    owed = Frontier(database, RecrawlPolicy()).pending()
+    database.dispose()
+    return push(server, _job(args), recovery_entries(owed, args.base_url))
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    queued = _reconcile(args, _redis(args))
+    print(f"queued {queued} URLs the frontier still owes for job {_job(args)!r}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from crawler.distributed import push, start_entries
+
+    try:
+        entries = start_entries(args.keyword, args.pages, args.base_url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    server = _redis(args)
+    recovered = _reconcile(args, server)
+    push(server, _job(args), entries)
+    print(f"job {_job(args)!r}: queued {len(entries)} listing walks and {recovered} URLs owed by earlier runs")
+    return 0
+
+
+def cmd_workers_start(args: argparse.Namespace) -> int:
+    import subprocess
+
+    command = [
+        sys.executable,
+        "-m",
+        "crawler.cli",
+        "crawl",
+        "search",
+        "--distributed",
+        "--keyword",
+        args.keyword,
+        "--db",
+        args.db,
+        "--redis-url",
+        args.redis_url,
+        "--base-url",
+        args.base_url,
+        "--log-level",
+        args.log_level,
+    ]
+    if args.job:
+        command += ["--job", args.job]
+    for assignment in args.set:
+        command += ["--set", assignment]
+    workers = [subprocess.Popen(command) for _ in range(args.count)]
+    codes = [worker.wait() for worker in workers]
+    failed = [code for code in codes if code != 0]
+    print(f"{args.count} workers finished; exit codes {codes}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_articles_list(args: argparse.Namespace) -> int:
@@ -506,6 +596,12 @@ def build_parser() -> Parser:
     search.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     search.add_argument("--job", help="the scheduled job this crawl runs for (one at a time, health per job)")
     search.add_argument(
+        "--distributed",
+        action="store_true",
+        help="run as a worker sharing the job's frontier through Redis (see `fxcrawl seed`)",
+    )
+    search.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="Redis for --distributed")
+    search.add_argument(
         "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="override a Scrapy or fxcrawl setting"
     )
 
@@ -546,6 +642,32 @@ def build_parser() -> Parser:
     export = command(commands, "export", cmd_export, "export every article with its body", [db])
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+
+    redis_job = Parser(add_help=False)
+    redis_job.add_argument("--keyword", default="现代")
+    redis_job.add_argument("--job", help="the job's name (default: search:KEYWORD)")
+    redis_job.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    redis_job.add_argument(
+        "--base-url", default=project_settings.FXCRAWL_BASE_URL, help="origin the workers fetch from"
+    )
+    seed = command(
+        commands,
+        "seed",
+        cmd_seed,
+        "queue a job's start requests (and the frontier's leftovers) in Redis",
+        [db, redis_job],
+    )
+    seed.add_argument("--pages", help="page ranges, e.g. 1-200 (default: from page 1)")
+    command(commands, "reconcile", cmd_reconcile, "queue every URL the database frontier still owes", [db, redis_job])
+    workers = commands.add_parser("workers", help="distributed workers").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    workers_start = command(
+        workers, "start", cmd_workers_start, "run N worker processes on this machine", [db, redis_job]
+    )
+    workers_start.add_argument("count", type=_positive, metavar="N")
+    workers_start.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    workers_start.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE")
 
     db_commands = commands.add_parser("db", help="database schema").add_subparsers(
         dest="action", required=True, metavar="ACTION"

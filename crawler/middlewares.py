@@ -41,6 +41,8 @@ class IncrementalMiddleware:
         self.frontier = frontier
         self.stop_after = stop_after
         self.fetch_base = crawler.settings.get("FXCRAWL_BASE_URL")
+        #: Distributed workers leave this to `fxcrawl reconcile`, which queues the leftovers once for all.
+        self.frontier_start = crawler.settings.getbool("FXCRAWL_FRONTIER_START", True)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IncrementalMiddleware:
@@ -60,7 +62,7 @@ class IncrementalMiddleware:
         async for request in start:
             yield request
         spider = self.crawler.spider
-        if not self.enabled or not hasattr(spider, "article_request"):
+        if not self.enabled or not self.frontier_start or not hasattr(spider, "article_request"):
             return
         try:
             owed = self.frontier.pending()

@@ -1,0 +1,186 @@
+"""Store: generated articles (with their search hits and sources) through the real pipelines
+(Validate → Dedupe → batched Store) against the tutorial pipeline (one ORM add + commit per
+item), each into a fresh database, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from benchmarks.common import (
+    POSTGRES_ADMIN_URL,
+    Row,
+    article_records,
+    items_for,
+    median,
+    postgres_database,
+    postgres_unavailable,
+    prepared_database,
+    ratio,
+    run_real_pipelines,
+    sqlite_url,
+    table_count,
+    verdict,
+)
+from crawler.items import ArticleItem, SearchHitItem, SourceItem
+from pipelines.models import Article, SearchHit, Source
+
+TARGETS = {"sqlite": 20_000.0, "postgresql": 10_000.0}
+TARGET_FACTOR = 10.0
+SITE_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class NaivePipeline:
+    """The usual tutorial pipeline: one session, and per item a lookup, an ORM add and a commit."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database = prepared_database(database_url)
+        self.session = self.database.session()
+
+    def source(self, name: str, logo_url: str | None = None) -> Source:
+        source = self.session.scalars(select(Source).where(Source.name == name)).first()
+        if source is None:
+            source = Source(name=name, logo_url=logo_url)
+            self.session.add(source)
+            self.session.commit()
+        return source
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, SourceItem):
+            self.source(item.name, item.logo_url)
+        elif isinstance(item, SearchHitItem):
+            self.session.add(
+                SearchHit(
+                    keyword=item.keyword,
+                    tab=item.tab,
+                    page=item.page,
+                    rank=item.rank,
+                    article_url=item.url,
+                    title=item.title,
+                    snippet=item.snippet,
+                    highlights=item.highlights,
+                    source_name=item.source,
+                    listed_on=date.fromisoformat(item.date),
+                )
+            )
+            self.session.commit()
+        elif isinstance(item, ArticleItem):
+            payload = json.dumps([item.title, item.author, item.body, item.tags], ensure_ascii=False)
+            self.session.add(
+                Article(
+                    url=item.url,
+                    title=item.title,
+                    source=self.source(item.source),
+                    author=item.author,
+                    published_at=datetime.strptime(item.published, "%Y-%m-%d %H:%M").replace(tzinfo=SITE_TZ),
+                    published_text=item.published,
+                    body="\n\n".join(item.body),
+                    tags=item.tags,
+                    content_hash=hashlib.sha256(payload.encode()).hexdigest(),
+                )
+            )
+            self.session.commit()
+        return item
+
+    def close_spider(self) -> None:
+        self.session.close()
+        self.database.dispose()
+
+
+def run_naive(database_url: str, items: list[Any]) -> float:
+    pipeline = NaivePipeline(database_url)
+    started = time.perf_counter()
+    for item in items:
+        pipeline.process_item(item)
+    pipeline.close_spider()
+    return time.perf_counter() - started
+
+
+def measure(
+    dialect: str,
+    records: list[dict[str, Any]],
+    naive_count: int,
+    repeat: int,
+    fresh_url: Any,
+    workdir: Path,
+    log: Any,
+) -> Row:
+    """fresh_url(label) is a context manager yielding a new empty database URL of this dialect."""
+    articles = len(records)
+    real_rates, naive_rates = [], []
+    stored_ok = True
+    for attempt in range(repeat):
+        items = items_for(records)
+        with fresh_url(f"real{attempt}") as url:
+            elapsed, stats = run_real_pipelines(url, items, spool_dir=workdir / "spool")
+            stored = table_count(url, Article)
+            stored_ok &= stored == articles and not stats.get("fxcrawl/store/failed_items")
+        del items
+        real_rates.append(articles / elapsed)
+        log(f"  store {dialect} real: {articles} articles in {elapsed:.2f} s = {articles / elapsed:,.0f}/s")
+        items = items_for(records[:naive_count])
+        with fresh_url(f"naive{attempt}") as url:
+            elapsed = run_naive(url, items)
+            stored_ok &= table_count(url, Article) == naive_count
+        naive_rates.append(naive_count / elapsed)
+        log(f"  store {dialect} naive: {naive_count} articles in {elapsed:.2f} s = {naive_count / elapsed:,.0f}/s")
+    real, naive = median(real_rates), median(naive_rates)
+    r = ratio(real, naive)
+    ok = real >= TARGETS[dialect] and r is not None and r >= TARGET_FACTOR
+    note = f"{articles:,} articles (+hits, sources) real; naive timed on the first {naive_count:,}"
+    if not stored_ok:
+        note += "; NOT ALL STORED (see JSON)"
+    return Row(
+        "store",
+        f"{dialect} articles/s",
+        real,
+        "articles/s",
+        baseline=naive,
+        baseline_name="naive add+commit",
+        ratio=r,
+        target=f"≥ {TARGETS[dialect]:,.0f}/s and ≥ {TARGET_FACTOR:.0f}× naive",
+        status=verdict(ok),
+        note=note,
+        extra={"real_rates": real_rates, "naive_rates": naive_rates, "stored_ok": stored_ok},
+    )
+
+
+def run(
+    articles: int,
+    naive_count: int,
+    repeat: int,
+    workdir: Path,
+    postgres_url: str = POSTGRES_ADMIN_URL,
+    log: Any = print,
+) -> list[Row]:
+    from contextlib import contextmanager
+
+    records = article_records(articles)
+    naive_count = min(naive_count, articles)
+
+    @contextmanager
+    def fresh_sqlite(label: str):  # type: ignore[no-untyped-def]
+        path = workdir / f"store-{label}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        yield sqlite_url(path)
+
+    @contextmanager
+    def fresh_postgres(label: str):  # type: ignore[no-untyped-def]
+        with postgres_database(postgres_url, prefix=f"fxcrawl_bench_{label}") as url:
+            yield url
+
+    rows = [measure("sqlite", records, naive_count, repeat, fresh_sqlite, workdir, log)]
+    why = postgres_unavailable(postgres_url)
+    if why:
+        rows.append(Row("store", "postgresql articles/s", None, "articles/s", status="SKIP", note=why))
+    else:
+        rows.append(measure("postgresql", records, naive_count, repeat, fresh_postgres, workdir, log))
+    return rows

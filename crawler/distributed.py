@@ -1,0 +1,294 @@
+"""Several crawler processes sharing one frontier through scrapy-redis.
+
+Workers run the ``search-distributed`` spider with scrapy-redis's scheduler and dupefilter:
+requests and seen-fingerprints live in Redis (as JSON, never pickle), so any worker fetches
+what any other discovered, and nothing is fetched twice. Shared state outlives a worker
+(SCHEDULER_PERSIST): one that exits cleanly, or is killed, leaves the queue as it was.
+
+What scrapy-redis does not do, this module adds:
+
+- **knowing when the crawl is over**: each worker marks itself busy when it takes a request
+  and idle when its engine runs dry; a worker stops once the shared queue and start list are
+  empty and every live worker is idle;
+- **surviving Redis restarts**: the scheduler retries Redis for FXCRAWL_REDIS_MAX_OUTAGE
+  seconds, holding requests it could not queue, then closes the crawl with reason
+  ``redis_unavailable`` (non-zero exit) rather than hanging or spinning;
+- **recovering a killed worker's requests**: a request a worker had popped is gone from
+  Redis; the database frontier still lists its URL as discovered, and ``reconcile`` (run by
+  ``fxcrawl reconcile`` and at the start of every job) queues every such URL again.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import redis
+from scrapy import Request, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider
+from scrapy.utils.defer import deferred_from_coro
+from scrapy_redis.scheduler import Scheduler
+from scrapy_redis.spiders import RedisMixin
+
+from crawler import site
+from crawler.spiders.search import SearchSpider, parse_page_spec
+
+logger = logging.getLogger(__name__)
+
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+#: A worker whose heartbeat is older than this is presumed dead (its requests: reconcile's job).
+WORKER_TTL = 30.0
+
+
+def keys(job: str) -> dict[str, str]:
+    """The Redis keys of one job; several jobs can share a Redis."""
+    prefix = f"fxcrawl:{job}"
+    return {
+        "requests": f"{prefix}:requests",
+        "dupefilter": f"{prefix}:dupefilter",
+        "start_urls": f"{prefix}:start_urls",
+        "workers": f"{prefix}:workers",
+    }
+
+
+def distributed_settings(redis_url: str, job: str) -> dict[str, Any]:
+    """Scrapy settings that turn a crawl into a worker of ``job``."""
+    k = keys(job)
+    return {
+        "SCHEDULER": "crawler.distributed.ResilientScheduler",
+        "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+        "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+        "SCHEDULER_SERIALIZER": "crawler.distributed",  # this module's loads/dumps: JSON, not pickle
+        "SCHEDULER_PERSIST": True,
+        "SCHEDULER_QUEUE_KEY": k["requests"],
+        "SCHEDULER_DUPEFILTER_KEY": k["dupefilter"],
+        "REDIS_START_URLS_KEY": k["start_urls"],
+        "REDIS_URL": redis_url,
+        "REDIS_PARAMS": {"socket_timeout": 5, "socket_connect_timeout": 5, "retry_on_timeout": False},
+        "FXCRAWL_JOB": job,
+        "FXCRAWL_WORKERS_KEY": k["workers"],
+        "FXCRAWL_FRONTIER_START": False,  # reconcile queues the frontier's leftovers once, for all workers
+    }
+
+
+class JsonSerializer:
+    """scrapy-redis request serializer: JSON, with bytes (header names and values, bodies) as base64."""
+
+    def _encode(self, value: Any) -> Any:
+        if isinstance(value, bytes):
+            return {"__b64__": base64.b64encode(value).decode("ascii")}
+        if isinstance(value, dict):
+            if any(isinstance(key, bytes) for key in value):
+                return {"__items__": [[self._encode(k), self._encode(v)] for k, v in value.items()]}
+            return {key: self._encode(v) for key, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._encode(v) for v in value]
+        return value
+
+    def _decode(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"__b64__"}:
+                return base64.b64decode(value["__b64__"])
+            if set(value) == {"__items__"}:
+                return {self._decode(k): self._decode(v) for k, v in value["__items__"]}
+            return {key: self._decode(v) for key, v in value.items()}
+        if isinstance(value, list):
+            return [self._decode(v) for v in value]
+        return value
+
+    def dumps(self, obj: Any) -> str:
+        return json.dumps(self._encode(obj), ensure_ascii=False)
+
+    def loads(self, data: str | bytes) -> Any:
+        return self._decode(json.loads(data))
+
+
+json_serializer = JsonSerializer()
+#: scrapy-redis imports SCHEDULER_SERIALIZER as a module and calls its loads and dumps.
+loads, dumps = json_serializer.loads, json_serializer.dumps
+
+
+class ResilientScheduler(Scheduler):
+    """scrapy-redis's scheduler, riding out a Redis outage for a bounded time."""
+
+    def __init__(self, *args: Any, max_outage: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_outage = max_outage
+        self.outage_since: float | None = None
+        self.held: list[Request] = []
+        self.crawler: Crawler | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ResilientScheduler:
+        instance = super().from_crawler(crawler)
+        instance.max_outage = crawler.settings.getfloat("FXCRAWL_REDIS_MAX_OUTAGE", 30.0)
+        instance.crawler = crawler
+        return instance
+
+    def _down(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self.outage_since is None:
+            self.outage_since = now
+            logger.warning("Redis unavailable (%s); retrying for up to %.0f s", exc, self.max_outage)
+        if self.stats:
+            self.stats.inc_value("fxcrawl/redis/errors")
+        if now - self.outage_since > self.max_outage and self.crawler and self.crawler.engine:
+            logger.error("Redis unavailable for over %.0f s: stopping this worker", self.max_outage)
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="redis_unavailable"))
+
+    def _up(self) -> None:
+        if self.outage_since is not None:
+            logger.info("Redis is back after %.1f s", time.monotonic() - self.outage_since)
+            self.outage_since = None
+        while self.held:
+            super().enqueue_request(self.held.pop())
+
+    def enqueue_request(self, request: Request) -> bool:
+        try:
+            self._up()
+            return super().enqueue_request(request)
+        except REDIS_ERRORS as exc:
+            self.held.append(request)  # queued once Redis is back; the frontier has it either way
+            self._down(exc)
+            return True
+
+    def next_request(self) -> Request | None:
+        try:
+            self._up()
+            request = super().next_request()
+        except REDIS_ERRORS as exc:
+            self._down(exc)
+            return None
+        if request is not None and isinstance(self.spider, DistributedSearchSpider):
+            self.spider.registry.busy()
+        return request
+
+    def has_pending_requests(self) -> bool:
+        try:
+            return bool(self.held) or super().has_pending_requests()
+        except REDIS_ERRORS as exc:
+            self._down(exc)
+            return bool(self.held)
+
+    def close(self, reason: str) -> None:
+        if self.held:
+            logger.warning(
+                "%d requests could not be queued in Redis; `fxcrawl reconcile` recovers them", len(self.held)
+            )
+        try:
+            super().close(reason)
+        except REDIS_ERRORS as exc:
+            logger.warning("could not reach Redis while closing: %s", exc)
+
+
+class WorkerRegistry:
+    """Which workers of a job are busy, in a Redis hash: field = worker, value = state and time."""
+
+    def __init__(self, server: redis.Redis, key: str, worker: str) -> None:
+        self.server = server
+        self.key = key
+        self.worker = worker
+
+    def _set(self, state: str) -> None:
+        try:
+            self.server.hset(self.key, self.worker, json.dumps({"state": state, "t": time.time()}))
+        except REDIS_ERRORS as exc:
+            logger.debug("worker registry unavailable: %s", exc)
+
+    def busy(self) -> None:
+        self._set("busy")
+
+    def idle(self) -> None:
+        self._set("idle")
+
+    def leave(self) -> None:
+        with contextlib.suppress(*REDIS_ERRORS):
+            self.server.hdel(self.key, self.worker)
+
+    def others_busy(self) -> list[str]:
+        now = time.time()
+        busy = []
+        for worker, raw in self.server.hgetall(self.key).items():
+            name = worker.decode() if isinstance(worker, bytes) else worker
+            entry = json.loads(raw)
+            if name != self.worker and entry["state"] == "busy" and now - entry["t"] < WORKER_TTL:
+                busy.append(name)
+        return busy
+
+
+class DistributedSearchSpider(RedisMixin, SearchSpider):
+    """The search spider as a worker: start requests come from Redis, not from arguments."""
+
+    name = "search-distributed"
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> DistributedSearchSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.setup_redis(crawler)
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        spider.registry = WorkerRegistry(spider.server, crawler.settings.get("FXCRAWL_WORKERS_KEY"), worker)
+        crawler.signals.connect(spider.registry.leave, signal=signals.spider_closed)
+        return spider
+
+    async def start(self) -> AsyncIterator[Any]:
+        self.registry.busy()
+        for request in self.next_requests():
+            yield request
+
+    def make_request_from_data(self, data: bytes) -> Request | None:
+        """JSON from ``fxcrawl seed`` / ``reconcile``: {"url", "kind": "listing"|"article", "last"}."""
+        entry = json.loads(data)
+        if entry.get("kind") == "listing":
+            request = self.listing_request(entry["url"], int(entry.get("last") or site.MAX_SEARCH_PAGE))
+        else:
+            request = self.article_request(entry["url"])
+        if request is not None and entry.get("recovered"):
+            request = request.replace(dont_filter=True)  # its fingerprint was seen by the worker that lost it
+        return request
+
+    def spider_idle(self) -> None:
+        """Stop only when nothing is left anywhere: no start entries, no queued requests, no busy worker."""
+        try:
+            if self.count_size(self.redis_key) > 0:
+                self.schedule_next_requests()
+                raise DontCloseSpider
+            self.registry.idle()
+            queued = self.server.zcard(self.settings.get("SCHEDULER_QUEUE_KEY"))
+            others = self.registry.others_busy()
+        except REDIS_ERRORS as exc:
+            logger.warning("Redis unavailable while idle (%s); waiting", exc)
+            raise DontCloseSpider from None
+        if queued or others:
+            raise DontCloseSpider
+        logger.info("shared queue empty and every worker idle: this worker is done")
+
+
+def start_entries(keyword: str, pages: str | None, base_url: str) -> list[dict[str, Any]]:
+    """The listing walks a job begins with, as JSON-ready start entries."""
+    ranges = parse_page_spec(pages) or [(1, site.MAX_SEARCH_PAGE)]
+    return [
+        {"url": site.search_url(keyword, first, base=base_url), "kind": "listing", "last": last}
+        for first, last in ranges
+    ]
+
+
+def recovery_entries(pending: Iterable[Any], base_url: str) -> list[dict[str, Any]]:
+    """Frontier URLs still owed (a killed worker's, a crashed run's), as start entries."""
+    return [
+        {"url": site.rebase(entry.url, base_url), "kind": entry.kind, "last": entry.walk_until, "recovered": True}
+        for entry in pending
+    ]
+
+
+def push(server: redis.Redis, job: str, entries: list[dict[str, Any]]) -> int:
+    if entries:
+        server.rpush(keys(job)["start_urls"], *(json.dumps(e, ensure_ascii=False) for e in entries))
+    return len(entries)
