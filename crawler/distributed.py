@@ -133,6 +133,10 @@ class ResilientScheduler(Scheduler):
         instance.crawler = crawler
         return instance
 
+    def open(self, spider: Any) -> None:
+        super().open(spider)
+        spider.redis_down = self._down  # the spider meets Redis errors too, when idle
+
     def _down(self, exc: Exception) -> None:
         now = time.monotonic()
         if self.outage_since is None:
@@ -145,6 +149,7 @@ class ResilientScheduler(Scheduler):
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="redis_unavailable"))
 
     def _up(self) -> None:
+        """After a Redis call succeeded: end the outage, queue what was held."""
         if self.outage_since is not None:
             logger.info("Redis is back after %.1f s", time.monotonic() - self.outage_since)
             self.outage_since = None
@@ -153,8 +158,9 @@ class ResilientScheduler(Scheduler):
 
     def enqueue_request(self, request: Request) -> bool:
         try:
+            queued = super().enqueue_request(request)
             self._up()
-            return super().enqueue_request(request)
+            return queued
         except REDIS_ERRORS as exc:
             self.held.append(request)  # queued once Redis is back; the frontier has it either way
             self._down(exc)
@@ -162,8 +168,8 @@ class ResilientScheduler(Scheduler):
 
     def next_request(self) -> Request | None:
         try:
-            self._up()
             request = super().next_request()
+            self._up()
         except REDIS_ERRORS as exc:
             self._down(exc)
             return None
@@ -264,7 +270,7 @@ class DistributedSearchSpider(RedisMixin, SearchSpider):
             queued = self.server.zcard(self.settings.get("SCHEDULER_QUEUE_KEY"))
             others = self.registry.others_busy()
         except REDIS_ERRORS as exc:
-            logger.warning("Redis unavailable while idle (%s); waiting", exc)
+            self.redis_down(exc)  # counts the outage; past the limit, closes the crawl
             raise DontCloseSpider from None
         if queued or others:
             raise DontCloseSpider

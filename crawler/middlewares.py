@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from scrapy import Request, Spider
@@ -139,11 +140,27 @@ class IncrementalMiddleware:
                 yield _conditional(item, known[canonical[item.url]])
             else:
                 yield item
+        self._record(hits, canonical, next_url, response)
         unreadable = any(isinstance(r, RejectItem) and r.url == response.url for r in results)
         if not unreadable:  # recorded after its results, so a crash never marks a page read too early
             yield ListingVisitedItem(
                 response.url, next_url, int(response.request.cb_kwargs.get("last", 0)) if response.request else 0
             )
+
+    def _record(
+        self, hits: list[SearchHitItem], canonical: dict[str, str], next_url: str | None, response: Response
+    ) -> None:
+        """Durably note what this page showed and where the walk goes next, before it goes there."""
+        discovered = [
+            replace(hit, url=canonical[hit.url], listing_hash=_hash(hit)) for hit in hits if hit.url in canonical
+        ]
+        last = int(response.request.cb_kwargs.get("last", 0)) if response.request else 0
+        try:
+            self.frontier.discover(
+                discovered, site.canonical_url(next_url, self.fetch_base) if next_url else None, last
+            )
+        except SQLAlchemyError as exc:  # the batched store records them too, a little later
+            logger.warning("could not record the frontier of %s now (%s)", response.url, exc.__class__.__name__)
 
 
 def _hash(hit: SearchHitItem) -> str:

@@ -111,6 +111,38 @@ class Frontier:
         with self.database.session() as session:
             return [_known(row) for row in session.scalars(query)]
 
+    def discover(self, hits: Sequence[Any], next_listing: str | None, walk_until: int) -> None:
+        """Record a listing page's results and the walk's next page before anything is fetched:
+        once requests are shared (Redis) or in flight, a crash must not lose the only record of them."""
+        now = utcnow()
+        with self.database.write_session() as session:
+            record_discovered(session, self.database.dialect, hits, now)
+            if next_listing:
+                session.execute(
+                    upsert(
+                        self.database.dialect,
+                        FrontierEntry.__table__,
+                        ["url"],
+                        {
+                            "walk_until": lambda excluded: excluded.walk_until,
+                            "state": lambda excluded: case(
+                                (FrontierEntry.__table__.c.state == FETCHED, DISCOVERED),
+                                else_=FrontierEntry.__table__.c.state,
+                            ),
+                        },
+                    ),
+                    [
+                        {
+                            "url": next_listing,
+                            "kind": LISTING,
+                            "state": DISCOVERED,
+                            "attempts": 0,
+                            "walk_until": walk_until,
+                            "discovered_at": now,
+                        }
+                    ],
+                )
+
 
 def _known(row: FrontierEntry) -> KnownURL:
     return KnownURL(

@@ -168,3 +168,33 @@ def unwritable(database_url: str) -> Iterator[None]:
         yield
     finally:
         set_read_only(False)
+
+
+REDIS_URL = os.environ.get("FXCRAWL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    """The machine's Redis; skips (mandatory in CI: fails) when there is none."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        why = f"Redis not reachable at {REDIS_URL}: {exc}"
+        if IN_CI:
+            pytest.fail(f"CI=true and {why}")
+        pytest.skip(why)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_job(redis_server_url: str) -> Iterator[str]:
+    """A job name of its own (its Redis keys are fxcrawl:JOB:*), cleaned up afterwards."""
+    import redis
+
+    job = f"test-{uuid.uuid4().hex[:10]}"
+    yield job
+    server = redis.Redis.from_url(redis_server_url)
+    for key in server.scan_iter(f"fxcrawl:{job}:*"):
+        server.delete(key)

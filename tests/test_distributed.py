@@ -1,0 +1,253 @@
+"""Several workers, one frontier in Redis, one PostgreSQL store: over loopback, for real."""
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from crawler.distributed import json_serializer
+from crawler.replay.server import ReplayServer
+from pipelines.db import Database
+from pipelines.models import Article
+
+FXCRAWL = [sys.executable, "-m", "crawler.cli"]
+PAGES = 200  # 2,000 articles
+FAST = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "FXCRAWL_STORE_MAX_DELAY=0.2"]
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FXCRAWL, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def worker(job: str, db: str, redis_url: str, base_url: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            *FXCRAWL,
+            "crawl",
+            "search",
+            "--distributed",
+            "--job",
+            job,
+            "--db",
+            db,
+            "--redis-url",
+            redis_url,
+            "--base-url",
+            base_url,
+            "--log-level",
+            "INFO",
+            *FAST,
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def seed(job: str, db: str, redis_url: str, base_url: str, pages: str) -> None:
+    done = cli("seed", "--job", job, "--pages", pages, "--db", db, "--redis-url", redis_url, "--base-url", base_url)
+    assert done.returncode == 0, done.stderr
+
+
+def stored(db: str) -> tuple[int, int]:
+    database = Database(db)
+    with database.session() as session:
+        result = (
+            session.scalar(select(func.count(Article.id))),
+            session.scalar(select(func.count(func.distinct(Article.url)))),
+        )
+    database.dispose()
+    return result
+
+
+def detail_fetches(log: Path) -> Counter[str]:
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    return Counter(e["path"] for e in entries if e["path"].startswith("/article/") and e["status"] == 200)
+
+
+def test_the_queue_holds_json_not_pickle() -> None:
+    from scrapy import Request
+
+    request = Request("http://127.0.0.1/article/1", headers={"If-None-Match": '"x"'}, cb_kwargs={"last": 3})
+    encoded = json_serializer.dumps(request.to_dict())
+    assert json.loads(encoded)["url"] == "http://127.0.0.1/article/1"
+    assert json_serializer.loads(encoded) == request.to_dict()
+
+
+def test_three_workers_store_every_article_once_and_fetch_none_twice(
+    postgres_url: str, redis_server_url: str, redis_job: str, tmp_path: Path
+) -> None:
+    Database(postgres_url).prepare().dispose()
+    log = tmp_path / "access.log"
+    with ReplayServer("--generate", str(PAGES), "--access-log", str(log)) as server:
+        seed(redis_job, postgres_url, redis_server_url, server.base_url, "1-50,51-100,101-150,151-200")
+        workers = [worker(redis_job, postgres_url, redis_server_url, server.base_url) for _ in range(3)]
+        results = [w.communicate(timeout=300) for w in workers]
+    for process, (_, err) in zip(workers, results, strict=True):
+        assert process.returncode == 0, err[-2000:]
+    assert stored(postgres_url) == (2000, 2000)
+    fetched = detail_fetches(log)
+    assert len(fetched) == 2000 and max(fetched.values()) == 1  # no detail URL fetched twice
+    assert all("every worker idle" in err for _, err in results)
+    # shared state outlives the workers' clean exit: the dupefilter still knows every request
+    server_ = redis.Redis.from_url(redis_server_url)
+    assert server_.scard(f"fxcrawl:{redis_job}:dupefilter") >= 2000
+
+
+def test_a_worker_killed_mid_crawl_loses_nothing_after_reconcile(
+    postgres_url: str, redis_server_url: str, redis_job: str, tmp_path: Path
+) -> None:
+    Database(postgres_url).prepare().dispose()
+    with ReplayServer("--generate", str(PAGES), "--delay", "0.01") as server:
+        seed(redis_job, postgres_url, redis_server_url, server.base_url, "1-50,51-100,101-150,151-200")
+        workers = [worker(redis_job, postgres_url, redis_server_url, server.base_url) for _ in range(3)]
+        deadline = time.monotonic() + 120
+        while stored(postgres_url)[0] < 500 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert stored(postgres_url)[0] >= 500, "the crawl did not get going"
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].communicate()
+        done = cli(
+            "reconcile",
+            "--job",
+            redis_job,
+            "--db",
+            postgres_url,
+            "--redis-url",
+            redis_server_url,
+            "--base-url",
+            server.base_url,
+        )
+        assert done.returncode == 0, done.stderr
+        results = [w.communicate(timeout=300) for w in workers[1:]]
+        for process, (_, err) in zip(workers[1:], results, strict=True):
+            assert process.returncode == 0, err[-2000:]
+        if stored(postgres_url)[0] < 2000:  # the reconcile raced the survivors' exit: one more pass finishes it
+            cli(
+                "reconcile",
+                "--job",
+                redis_job,
+                "--db",
+                postgres_url,
+                "--redis-url",
+                redis_server_url,
+                "--base-url",
+                server.base_url,
+            )
+            last = worker(redis_job, postgres_url, redis_server_url, server.base_url)
+            _, err = last.communicate(timeout=300)
+            assert last.returncode == 0, err[-2000:]
+    assert stored(postgres_url) == (2000, 2000)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            redis.Redis(port=port).ping()
+            return process
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError("redis-server did not start")
+
+
+needs_redis_server = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+
+
+@needs_redis_server
+def test_workers_reconnect_after_a_brief_redis_restart(sqlite_url: str, redis_server_url: str, tmp_path: Path) -> None:
+    """A throwaway Redis (never the machine's) restarted mid-crawl: the worker carries on and ends cleanly."""
+    port = _free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    Database(sqlite_url).prepare().dispose()
+    own = _start_redis(port, tmp_path)
+    try:
+        with ReplayServer("--generate", "60", "--delay", "0.05") as server:
+            seed("restart", sqlite_url, redis_url, server.base_url, "1-60")
+            crawl = worker(
+                "restart",
+                sqlite_url,
+                redis_url,
+                server.base_url,
+                "-s",
+                "FXCRAWL_REDIS_MAX_OUTAGE=20",
+                "-s",
+                "CONCURRENT_REQUESTS=2",
+            )
+            time.sleep(4)
+            own.kill()  # it keeps nothing: back empty, which reconcile covers
+            own.wait()
+            time.sleep(3)
+            own = _start_redis(port, tmp_path)
+            _, err = crawl.communicate(timeout=120)
+    finally:
+        own.kill()
+        own.wait()
+    assert "Redis unavailable" in err and "Redis is back" in err
+    assert crawl.returncode == 0, err[-2000:]
+    assert stored(sqlite_url)[0] > 0
+
+
+@needs_redis_server
+def test_workers_exit_non_zero_when_redis_stays_down(sqlite_url: str, redis_server_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    Database(sqlite_url).prepare().dispose()
+    own = _start_redis(port, tmp_path)
+    try:
+        with ReplayServer("--generate", "60", "--delay", "0.05") as server:
+            seed("down", sqlite_url, redis_url, server.base_url, "1-60")
+            crawl = worker(
+                "down",
+                sqlite_url,
+                redis_url,
+                server.base_url,
+                "-s",
+                "FXCRAWL_REDIS_MAX_OUTAGE=5",
+                "-s",
+                "CONCURRENT_REQUESTS=2",
+            )
+            time.sleep(4)
+            own.kill()
+            own.wait()
+            started = time.monotonic()
+            _, err = crawl.communicate(timeout=120)
+            took = time.monotonic() - started
+    finally:
+        if own.poll() is None:
+            own.kill()
+    assert crawl.returncode == 1, err[-2000:]
+    assert "Redis unavailable for over 5 s: stopping this worker" in err
+    assert took < 45  # neither hung nor spun: gave up after the allowed outage
