@@ -1,4 +1,4 @@
-"""Run the benchmark suite: ``python -m benchmarks [--pages N] [--articles N] [--only e2e,store,parse,scale]``.
+"""Run the benchmark suite: ``python -m benchmarks [--pages N] [--articles N] [--only e2e,store,…]``.
 
 Prints one table (each figure beside its baseline from the same run, their ratio, the target
 and an informational PASS/MISS) and writes the JSON to benchmarks/results/latest.json.
@@ -21,9 +21,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from benchmarks.common import POSTGRES_ADMIN_URL, Row
+from benchmarks.common import POSTGRES_ADMIN_URL, REDIS_URL, Row
 
-BENCHMARKS = ("e2e", "store", "parse", "scale")
+BENCHMARKS = ("e2e", "store", "parse", "scale", "distributed")
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -38,7 +38,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat",
         type=int,
-        help="rounds per figure (default: e2e 2 rounds, store 1, scale 3 processes per size, parse 7 runs per page)",
+        help=(
+            "rounds per figure (default: e2e 2 rounds, store 1, scale 3 processes per size, parse 7 runs per page, "
+            "distributed 1 round)"
+        ),
     )
     parser.add_argument("--naive", type=int, default=2_000, help="store: articles given to the naive pipeline")
     parser.add_argument(
@@ -47,7 +50,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="scale: articles already stored, small,large (default 2000,20000)",
     )
     parser.add_argument("--scale-batch", type=int, default=2_000, help="scale: new articles stored per measurement")
+    parser.add_argument(
+        "--distributed-pages",
+        type=int,
+        default=100,
+        help="distributed: generated listing pages (×10 articles) crawled by 1 and by 2 workers",
+    )
     parser.add_argument("--postgres", default=POSTGRES_ADMIN_URL, help="PostgreSQL admin URL (a throwaway DB is made)")
+    parser.add_argument("--redis", default=REDIS_URL, help="distributed: Redis URL (jobs' keys are deleted after)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     parser.add_argument("--workdir", type=Path, help="keep the databases here (default: a temporary directory)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the table")
@@ -61,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     except ValueError:
         parser.error("--scale-stored takes two numbers: SMALL,LARGE")
     args.scale_sizes = (small, large)
-    for name in ("pages", "articles", "naive", "scale_batch"):
+    for name in ("pages", "articles", "naive", "scale_batch", "distributed_pages"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.repeat is not None and args.repeat < 1:
@@ -88,6 +98,12 @@ def run_one(name: str, args: argparse.Namespace, workdir: Path, log: Any) -> lis
 
         small, large = args.scale_sizes
         return scale.run(small, large, args.scale_batch, repeat or 3, workdir, log=log)
+    if name == "distributed":
+        from benchmarks import distributed
+
+        return distributed.run(
+            args.distributed_pages, repeat or 1, workdir, postgres_url=args.postgres, redis_url=args.redis, log=log
+        )
     raise ValueError(name)
 
 
@@ -196,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_steal_seconds": steal,
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "git": state,
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "postgres"},
+        "args": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("postgres", "redis")  # URLs may hold passwords
+        },
     }
     args.out.write_text(
         json.dumps({"meta": meta, "rows": [row.as_dict() for row in rows], "errors": errors}, indent=2, default=str)

@@ -22,6 +22,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "FXCRAWL_BENCH_POSTGRES_URL",
     os.environ.get("FXCRAWL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
 )
+REDIS_URL = (
+    os.environ.get("FXCRAWL_BENCH_REDIS_URL") or os.environ.get("FXCRAWL_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+)
 
 
 @dataclass

@@ -71,6 +71,8 @@ def distributed_settings(redis_url: str, job: str) -> dict[str, Any]:
         "SCHEDULER_QUEUE_KEY": k["requests"],
         "SCHEDULER_DUPEFILTER_KEY": k["dupefilter"],
         "REDIS_START_URLS_KEY": k["start_urls"],
+        # one start entry per read, so the first worker up does not take every listing walk
+        "REDIS_START_URLS_BATCH_SIZE": 1,
         "REDIS_URL": redis_url,
         "REDIS_PARAMS": {"socket_timeout": 5, "socket_connect_timeout": 5, "retry_on_timeout": False},
         "FXCRAWL_JOB": job,
