@@ -2,7 +2,9 @@
 
 Plain dataclasses (Scrapy accepts them as items through itemadapter), so parsers and their
 tests need no Scrapy at all. Parsers fill the fields that the page shows, as it shows them;
-the validate pipeline fills the normalised ones (``published_at``, ``content_hash``).
+the validate pipeline fills the normalised ones (``published_at``, ``content_hash``). The
+spider records when it fetched a page (``fetched_at``), so relative dates ('3小时前') resolve
+against the fetch, not against whenever validation runs.
 """
 
 from __future__ import annotations
@@ -35,11 +37,14 @@ class ArticleItem:
     body: list[str]
     tags: list[str]
     canonical_url: str | None = None
+    #: None when ``published`` is not a date the portal could have meant: stored as unknown.
     published_at: datetime | None = field(default=None, metadata=DERIVED)
     content_hash: str | None = field(default=None, metadata=DERIVED)
     #: Validators from the response headers, for conditional revisits (set by the spider).
     etag: str | None = field(default=None, metadata=DERIVED)
     last_modified: str | None = field(default=None, metadata=DERIVED)
+    #: When the page was fetched (aware; set by the spider). Validation falls back to its own clock.
+    fetched_at: datetime | None = field(default=None, metadata=DERIVED)
 
 
 @dataclass(slots=True)
@@ -60,6 +65,8 @@ class SearchHitItem:
     listed_on: date | None = field(default=None, metadata=DERIVED)
     #: What the listing said of the article; a change sends the crawler back to it.
     listing_hash: str | None = field(default=None, metadata=DERIVED)
+    #: When the listing page was fetched (aware; set by the spider), for relative dates.
+    fetched_at: datetime | None = field(default=None, metadata=DERIVED)
 
 
 @dataclass(slots=True)
@@ -165,7 +172,7 @@ _KINDS: dict[type, str] = {
     RejectItem: "reject",
 }
 _CLASSES = {kind: cls for cls, kind in _KINDS.items()}
-_DATETIME_FIELDS = {"published_at"}
+_DATETIME_FIELDS = {"published_at", "fetched_at"}
 _DATE_FIELDS = {"listed_on"}
 
 

@@ -1,4 +1,8 @@
-"""Run a crawl in this process: settings assembled from the project, the CLI and the replay server."""
+"""Run a crawl in this process: settings assembled from the project, the CLI and the replay server.
+
+Log records are redacted (``crawler.logsafety``) before Scrapy configures logging, so
+nothing the crawl logs, at any level, shows the database password.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
+from crawler import logsafety
 from crawler import settings as project_settings
 
 
@@ -43,6 +48,7 @@ class CrawlResult:
 
 def run_crawl(spider: str, settings: Settings, **spider_args: Any) -> CrawlResult:
     """Crawl to the end (blocking) and return the crawl's final stats."""
+    logsafety.protect_url(settings.get("FXCRAWL_DATABASE_URL"))
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(spider)
     process.crawl(crawler, **spider_args)

@@ -15,6 +15,7 @@ they hold) and exits when they have.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import subprocess
@@ -58,9 +59,10 @@ class Job:
     def next_run(self, now: datetime) -> datetime | None:
         return self.trigger.get_next_fire_time(None, now)
 
-    def command(self, database_url: str) -> list[str]:
-        """The crawl this job runs, as a child process command line."""
-        command = [sys.executable, "-m", "crawler.cli", "crawl", self.spider, "--job", self.name, "--db", database_url]
+    def command(self) -> list[str]:
+        """The crawl this job runs, as a child process command line (the database URL goes in the
+        child's environment, never on a command line that `ps` shows everyone)."""
+        command = [sys.executable, "-m", "crawler.cli", "crawl", self.spider, "--job", self.name]
         for key, value in self.options.items():
             flag = "--" + key.replace("_", "-")
             if value is True:
@@ -117,8 +119,8 @@ class Runner:
     def run(self, job: Job) -> int:
         if self.stopping.is_set():
             return 0
-        logger.info("job %s: starting %s", job.name, " ".join(job.command("<db>")[3:]))
-        child = subprocess.Popen(job.command(self.database_url))
+        logger.info("job %s: starting %s", job.name, " ".join(job.command()[3:]))
+        child = subprocess.Popen(job.command(), env={**os.environ, "DATABASE_URL": self.database_url})
         with self.lock:
             self.children.add(child)
         try:

@@ -28,6 +28,8 @@ DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 RETRY_ENABLED = True
 RETRY_TIMES = 3
+# The spider logs each URL it gives up on (with the reason) at ERROR; Scrapy need not count it again.
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 HTTPCACHE_ENABLED = False
 
@@ -49,6 +51,16 @@ EXTENSIONS = {
 }
 SPIDER_MIDDLEWARES = {
     "crawler.middlewares.IncrementalMiddleware": 550,
+}
+DOWNLOADER_MIDDLEWARES = {
+    # A robots.txt answered 5xx/429 or not at all disallows its host (RFC 9309), not allows it.
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.downloadermiddlewares.StrictRobotsTxtMiddleware": 100,
+    # Retries that wait out Retry-After on 429/503.
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.downloadermiddlewares.RetryAfterMiddleware": 550,
+    # After decompression (590): the encoding decided when the declared one is missing or wrong.
+    "crawler.downloadermiddlewares.EncodingMiddleware": 585,
 }
 
 # fxcrawl's own settings.
@@ -81,6 +93,14 @@ FXCRAWL_RECRAWL_MAX_AGE = 3 * 86400
 FXCRAWL_RECRAWL_INTERVAL = 6 * 3600
 FXCRAWL_FRONTIER_RETRY_DELAY = 600
 FXCRAWL_FRONTIER_MAX_ATTEMPTS = 5
+#: Retry-After on these statuses pauses the host (the retry included) for that long, at most MAX seconds.
+FXCRAWL_RETRY_AFTER_CODES = [429, 503]
+FXCRAWL_RETRY_AFTER_MAX = 60.0
+#: Decode every page of the site as this encoding whatever it declares (e.g. "gb18030" for a site
+#: whose headers lie); None: trust a declaration the body agrees with, else detect among
+#: DETECT_ENCODINGS (the first wins a tie).
+FXCRAWL_FORCE_ENCODING = None
+FXCRAWL_DETECT_ENCODINGS = ["gb18030", "big5"]
 #: The scheduled job a crawl runs for (run health compares runs of one job).
 FXCRAWL_JOB = None
 #: Run health thresholds: errors plus rejects per page fetched; a run whose listing hits fall

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
 
+from crawler.logsafety import protect_url
 from pipelines.migrations import ensure_schema
 
 DEFAULT_DATABASE_URL = "sqlite:///data/fxcrawl.db"
@@ -77,6 +78,16 @@ _TRANSIENT_MESSAGES = (
     "connection is closed",
     "connection timed out",
     "consuming input failed",
+    # the network between here and the server: a reset, a dead peer, a half-open socket
+    "connection reset by peer",
+    "broken pipe",
+    "no route to host",
+    "network is unreachable",
+    "timeout expired",
+    "could not receive data from server",
+    "could not send data to server",
+    "ssl connection has been closed unexpectedly",
+    "ssl syscall error",
 )
 
 
@@ -102,9 +113,14 @@ def redact(url: str) -> str:
 
 
 class Database:
-    """One engine and session factory for one database URL."""
+    """One engine and session factory for one database URL.
+
+    The URL's password is registered with ``crawler.logsafety`` as the Database is made, so
+    whatever runs with it (``fxcrawl``, ``scrapy crawl``, the scheduler) never logs it.
+    """
 
     def __init__(self, url: str) -> None:
+        protect_url(url)
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)

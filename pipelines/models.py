@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -65,6 +65,9 @@ class Article(Base):
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
     author: Mapped[str | None] = mapped_column(String(200))
     published_at: Mapped[datetime | None]
+    #: The page's date was not one it can have meant (unreadable, in the future): published_at
+    #: is NULL, never a stand-in such as the crawl time, and published_text keeps what it said.
+    published_unknown: Mapped[bool] = mapped_column(default=False, server_default=false())
     published_text: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)
     tags: Mapped[list[str]]

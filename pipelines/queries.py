@@ -28,6 +28,8 @@ def article_json(article: Article, source: str, with_body: bool = False) -> dict
         "title": article.title,
         "source": source,
         "published_at": site_time(article.published_at),
+        "published_unknown": article.published_unknown,
+        "published_text": article.published_text,
         "author": article.author,
         "tags": list(article.tags or []),
         "first_seen_at": site_time(article.first_seen_at),
@@ -66,10 +68,10 @@ def list_articles(
     search: str | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
-    """Newest first."""
+    """Newest first; articles whose date is unknown last (on SQLite and PostgreSQL alike)."""
     query = (
         _articles_query(source, since, until, search)
-        .order_by(Article.published_at.desc(), Article.id.desc())
+        .order_by(Article.published_at.desc().nulls_last(), Article.id.desc())
         .limit(limit)
     )
     return [article_json(article, name) for article, name in session.execute(query)]

@@ -32,6 +32,8 @@ from tenacity import (
 
 from crawler import site
 from crawler.items import ArticleItem, RejectItem, SearchHitItem, item_kind
+from crawler.logsafety import redact_text
+from crawler.parsing.text import clean
 from pipelines import frontier
 from pipelines.db import Database, is_transient, redact, upsert
 from pipelines.frontier import RecrawlPolicy
@@ -43,6 +45,11 @@ logger = logging.getLogger(__name__)
 
 #: Rows per IN (…) lookup; well under SQLite's and PostgreSQL's parameter limits.
 LOOKUP_CHUNK = 900
+#: Column widths (a reject says what went wrong, so it is cut to fit rather than refused).
+PUBLISHED_TEXT_MAX = Article.__table__.c.published_text.type.length
+URL_MAX = Article.__table__.c.url.type.length
+REJECT_KIND_MAX = Reject.__table__.c.kind.type.length
+REJECT_TEXT_MAX = Reject.__table__.c.reason.type.length
 
 
 class BatchWriter:
@@ -107,7 +114,7 @@ class BatchWriter:
         failures = {
             r.url: f"{r.kind}: {r.reason}"
             for r in by_kind["reject"]
-            if r.url and (site.article_id(r.url) or site.parse_search_url(r.url))
+            if r.url and len(r.url) <= URL_MAX and (site.article_id(r.url) or site.parse_search_url(r.url))
         }
         frontier.record_failed(session, dialect, failures, self.policy, now)
 
@@ -186,7 +193,8 @@ class BatchWriter:
                     "source_id": self.source_ids[item.source],
                     "author": item.author,
                     "published_at": item.published_at,
-                    "published_text": item.published,
+                    "published_unknown": item.published_at is None,
+                    "published_text": item.published[:PUBLISHED_TEXT_MAX],
                     "body": "\n\n".join(item.body),
                     "tags": item.tags,
                     "content_hash": item.content_hash,
@@ -211,6 +219,7 @@ class BatchWriter:
                         "source_id",
                         "author",
                         "published_at",
+                        "published_unknown",
                         "published_text",
                         "body",
                         "tags",
@@ -301,9 +310,9 @@ class BatchWriter:
                 [
                     {
                         "run_id": run_id,
-                        "kind": r.kind,
-                        "reason": r.reason[:1000],
-                        "url": r.url,
+                        "kind": _fit(r.kind, REJECT_KIND_MAX) or "unknown",
+                        "reason": _fit(r.reason, REJECT_TEXT_MAX),
+                        "url": _fit(r.url, REJECT_TEXT_MAX) or None,
                         "payload": r.payload,
                         "created_at": now,
                     }
@@ -426,7 +435,7 @@ class StorePipeline:
         try:
             counts = self.write(batch)
         except Exception as exc:
-            path = self.spool.write(batch, f"{type(exc).__name__}: {exc}")
+            path = self.spool.write(batch, redact_text(f"{type(exc).__name__}: {exc}"))
             self.stats.inc_value("fxcrawl/store/spooled_items", len(batch))
             logger.error("could not store %d items (%s); spooled to %s", len(batch), _one_line(exc), path)
         else:
@@ -452,6 +461,11 @@ _STOP = object()
 def spool_dir_for(base: Path, database_url: str) -> Path:
     """Each database gets its own spool, so a batch is only ever replayed where it belongs."""
     return base / hashlib.sha256(redact(database_url).encode()).hexdigest()[:12]
+
+
+def _fit(text: str | None, limit: int) -> str:
+    """Text a column takes: no NUL or other controls (PostgreSQL refuses NUL), at most ``limit`` long."""
+    return clean(text)[:limit]
 
 
 def _one_line(exc: BaseException | None) -> str:

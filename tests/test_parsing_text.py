@@ -1,4 +1,6 @@
-from crawler.parsing.text import clean, document, highlighted_terms, joined_text, select_one
+import pytest
+
+from crawler.parsing.text import MarkupError, clean, document, highlighted_terms, joined_text, select_one, truncated
 
 
 def test_clean_collapses_whitespace_and_drops_control_characters() -> None:
@@ -17,3 +19,31 @@ def test_highlight_fragments_join_into_the_sentence_and_into_terms() -> None:
     )
     assert joined_text(node) == "推进中国式现代化,现x代"
     assert highlighted_terms(node, "hl") == ["现代", "现", "代"]
+
+
+def test_document_drops_what_is_not_text_and_keeps_the_text_around_it() -> None:
+    doc = document(
+        "<html><body><p>前<script>alert(1)</script>中<style>p{}</style>后<noscript>NS</noscript>"
+        "<template>T</template>尾<!-- 注释 --></p></body></html>"
+    )
+    assert joined_text(select_one(doc, "p")) == "前中后尾"
+
+
+def test_document_refuses_markup_nested_past_the_parsers_limit() -> None:
+    nested = "<div>" * 3000 + "深" + "</div>" * 3000
+    assert joined_text(select_one(document(f"<html><body>{'<div>' * 2000}深</body></html>"), "body")) == "深"
+    with pytest.raises(MarkupError, match="nested too deeply"):
+        document(f"<html><body>{nested}<p>后</p></body></html>")
+
+
+def test_document_takes_nul_bytes_and_lone_surrogates() -> None:
+    doc = document("<html><body><p>央\x00行\ud800报告</p></body></html>")
+    assert joined_text(select_one(doc, "p")) == "央行报告"
+    assert clean("央\ud800行") == "央行"
+
+
+def test_a_page_without_its_end_is_truncated() -> None:
+    assert truncated("<html><body><p>正文")
+    assert truncated("")
+    assert not truncated("<html><body><p>正文</p></BODY>")
+    assert not truncated("<html><body><p>正文</p></body></html>\n")

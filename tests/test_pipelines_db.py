@@ -26,6 +26,18 @@ class PgError(Exception):
         (OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked")), True),
         (OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: articles")), False),
         (OperationalError("connect", {}, psycopg.OperationalError("connection failed: Connection refused")), True),
+        (
+            OperationalError(
+                "connect", {}, psycopg.OperationalError("connection failed: port 5432 failed: Connection reset by peer")
+            ),
+            True,
+        ),
+        (
+            OperationalError(
+                "connect", {}, psycopg.OperationalError('connection failed: FATAL: database "fx" does not exist')
+            ),
+            False,
+        ),
         (OperationalError("INSERT", {}, PgError("40001")), True),  # serialization failure
         (OperationalError("INSERT", {}, PgError("40P01")), True),  # deadlock
         (OperationalError("INSERT", {}, PgError("57P01")), True),  # admin shutdown

@@ -42,8 +42,6 @@ def test_a_good_article_is_normalised(validate) -> None:
         ({"title": "  "}, "missing title"),
         ({"source": ""}, "missing source"),
         ({"body": ["  ", ""]}, "missing body"),
-        ({"published": "2023-13-45"}, "unreadable date '2023-13-45'"),
-        ({"published": ""}, "empty date"),
         ({"url": "/article/1", "canonical_url": None}, "not an absolute http(s) URL: '/article/1'"),
     ],
 )
@@ -83,3 +81,22 @@ def test_hits_sources_hot_entries_and_topics(validate) -> None:
 def test_rejects_pass_through_untouched(validate) -> None:
     reject = RejectItem("page", "HTTP 503", "https://www.fx168news.com/article/1")
     assert validate.process_item(reject) is reject
+
+
+@pytest.mark.parametrize("published", ["2023-13-45", "", "2099-01-01 10:00", "昨天下午"])
+def test_an_unreadable_date_keeps_the_article_with_its_date_unknown(validate, crawler, published) -> None:
+    item = article_item(published=published)
+    assert validate.process_item(item) is item  # kept, not rejected
+    assert item.published_at is None  # unknown: never the crawl time
+    assert item.published == published
+    assert crawler.stats.get_value("fxcrawl/dates/unknown/article") == 1
+    assert not crawler.stats.get_value("fxcrawl/rejected")
+
+
+def test_relative_dates_resolve_against_the_fetch_time_not_the_clock(validate) -> None:
+    from datetime import UTC
+
+    fetched = datetime(2023, 2, 24, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+    item = article_item(published="3小时前", fetched_at=fetched)
+    validate.process_item(item)
+    assert item.published_at == datetime(2023, 2, 24, 7, 0, tzinfo=ZoneInfo("Asia/Shanghai"))

@@ -1,4 +1,8 @@
-"""The article detail page."""
+"""The article detail page.
+
+A page that arrived cut short, or that the HTML parser could not read to the end, raises
+PageParseError with the reason instead of yielding an article with part of its body.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,16 @@ from urllib.parse import urljoin
 from crawler import site
 from crawler.items import ArticleItem
 from crawler.parsing.errors import PageParseError
-from crawler.parsing.text import document, first_text, joined_text, select, select_one
+from crawler.parsing.text import (
+    TRUNCATED,
+    MarkupError,
+    document,
+    first_text,
+    joined_text,
+    select,
+    select_one,
+    truncated,
+)
 
 A = site.ARTICLE
 
@@ -15,7 +28,12 @@ A = site.ARTICLE
 def parse_article_page(html: str, url: str) -> ArticleItem:
     """Read an article page; raises PageParseError if it is not one. Missing fields come back
     empty so that validation can reject the article with a precise reason."""
-    doc = document(html)
+    try:
+        doc = document(html)
+    except MarkupError as exc:
+        raise PageParseError(url, str(exc)) from None
+    if truncated(html):
+        raise PageParseError(url, TRUNCATED)
     node = select_one(doc, A.root)
     if node is None:
         raise PageParseError(url, "not an article page: no article element")

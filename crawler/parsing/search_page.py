@@ -1,4 +1,8 @@
-"""The search listing page: results, pagination, the 24小时热点 list and 最新话题."""
+"""The search listing page: results, pagination, the 24小时热点 list and 最新话题.
+
+A listing that arrived cut short, or that the HTML parser could not read to the end, raises
+PageParseError: its missing results and pagination would otherwise end the walk silently.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +12,29 @@ from crawler import site
 from crawler.items import HotEntryItem, PageLink, Pagination, SearchHitItem, SearchPage, TopicItem
 from crawler.parsing.errors import PageParseError
 from crawler.parsing.text import (
+    TRUNCATED,
     LinkResolver,
+    MarkupError,
     document,
     first_text,
     highlighted_terms,
     joined_text,
     select,
     select_one,
+    truncated,
 )
 
 S = site.SEARCH
 
 
 def parse_search_page(html: str, url: str) -> SearchPage:
-    """Read a search listing page; raises PageParseError if it is not one."""
-    doc = document(html)
+    """Read a search listing page; raises PageParseError if it is not one, or not all of one."""
+    try:
+        doc = document(html)
+    except MarkupError as exc:
+        raise PageParseError(url, str(exc)) from None
+    if truncated(html):
+        raise PageParseError(url, TRUNCATED)
     if select_one(doc, S.result_list) is None or select_one(doc, S.pagination) is None:
         raise PageParseError(url, "not a search listing page: no result list or pagination")
     query = site.parse_search_url(url)

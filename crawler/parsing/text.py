@@ -2,6 +2,11 @@
 
 Parsers select with the CSS selectors of ``crawler.site``, compiled once to lxml XPath
 objects: the same selectors as parsel's ``.css()``, without building a Selector per node.
+
+Pages come from the open web, so ``document`` treats them as hostile: what a browser would
+not show as text (scripts, styles, templates) is removed before any text is taken, and a page
+that libxml2 could not read to the end (nesting past its depth limit) is reported rather than
+silently cut short.
 """
 
 from __future__ import annotations
@@ -12,13 +17,21 @@ from urllib.parse import urljoin, urlsplit
 
 from cssselect import HTMLTranslator
 from lxml import etree
-from lxml.html import HtmlElement
-from parsel import Selector
+from lxml.html import HtmlElement, HTMLParser
 
-#: NUL and the other C0 controls besides whitespace: never text, and PostgreSQL refuses NUL outright.
-_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+#: NUL and the other C0 controls besides whitespace, and lone surrogates: never text;
+#: PostgreSQL refuses NUL outright and no UTF-8 encoder takes a lone surrogate.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f\ud800-\udfff]")
 _STRING = etree.XPath("string()")
 _TRANSLATOR = HTMLTranslator()
+#: Elements whose content is code or markup, not text a reader sees.
+NOT_TEXT = ("script", "style", "noscript", "template")
+#: What the end of a page that arrived whole looks like.
+_PAGE_END = re.compile(r"</(?:html|body)\s*>", re.IGNORECASE)
+
+
+class MarkupError(ValueError):
+    """The HTML could not be read to the end; the message says why."""
 
 
 def clean(text: str | None) -> str:
@@ -31,8 +44,33 @@ def clean(text: str | None) -> str:
 
 
 def document(html: str) -> HtmlElement:
-    """The page's root element, parsed by parsel (lxml's HTML parser, huge trees allowed)."""
-    return Selector(text=html or "<html></html>").root
+    """The page's root element, without script, style, noscript and template elements.
+
+    lxml's HTML parser in recovery mode (huge trees allowed, as parsel does) closes unclosed
+    tags the way browsers mostly do. Past libxml2's nesting limit (2048 levels) it stops
+    reading and returns a tree without the rest of the page: that raises MarkupError, so a
+    page built to defeat the parser is rejected, not stored with half its content.
+    """
+    text = _CONTROLS.sub("", html) if html and _CONTROLS.search(html) else (html or "")
+    parser = HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+    root = etree.fromstring(text.strip().encode("utf-8") or b"<html></html>", parser=parser)
+    if root is None:  # nothing an HTML parser recognises (whitespace, a lone comment)
+        root = etree.fromstring(b"<html></html>", parser=parser)
+    for error in parser.error_log:
+        if error.type_name == "ERR_RESOURCE_LIMIT" or "excessive depth" in error.message.lower():
+            detail = error.message.split(",")[0].strip()  # 'Excessive depth in document: 2048'
+            raise MarkupError(f"markup nested too deeply to read to the end ({detail})")
+    etree.strip_elements(root, *NOT_TEXT, with_tail=False)
+    return root
+
+
+#: The reject reason of a page that stops before its end.
+TRUNCATED = "truncated page: no closing </body> or </html>"
+
+
+def truncated(html: str) -> bool:
+    """Does the page stop before its closing </body> or </html> (a download cut short)?"""
+    return not _PAGE_END.search(html or "")
 
 
 @cache

@@ -14,12 +14,15 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol
 from urllib.parse import unquote, urlsplit
 
 from crawler import site
+from crawler.replay import faults
+from crawler.replay.faults import FaultPlan
 from crawler.replay.generator import GeneratedSite
 from crawler.replay.render import ROBOTS_TXT
 
@@ -79,28 +82,45 @@ class GeneratedSource:
         return html.encode("utf-8") if html is not None else None
 
 
-def make_site(source: SiteSource, access_log: IO[str] | None = None, delay: float = 0.0):  # type: ignore[no-untyped-def]
-    """A twisted.web Site serving ``source``, each response ``delay`` seconds late."""
+def make_site(  # type: ignore[no-untyped-def]
+    source: SiteSource, access_log: IO[str] | None = None, delay: float = 0.0, plan: FaultPlan | None = None
+):
+    """A twisted.web Site serving ``source``, each response ``delay`` seconds late, with the
+    faults of ``plan`` (see crawler/replay/faults.py) injected where its rules match."""
     from twisted.internet import reactor
     from twisted.web import resource, server
+
+    plan = plan or FaultPlan()
 
     class Replay(resource.Resource):
         isLeaf = True
 
         def render_GET(self, request):  # type: ignore[no-untyped-def]
-            parts = urlsplit(request.uri.decode("latin-1"))
+            arrived = time.time()
+            uri = request.uri.decode("latin-1")
+            parts = urlsplit(uri)
             body = source.get(unquote(parts.path), parts.query)
+            if body is not None and parts.path == "/robots.txt":
+                body = plan.robots(body)
+            step = plan.step_for(uri)
+
+            def record(status: int | str) -> None:
+                if access_log is not None:
+                    entry = {"t": arrived, "path": uri, "status": status}
+                    if step.is_fault:
+                        entry["fault"] = step.text
+                    access_log.write(json.dumps(entry) + "\n")
+                    access_log.flush()
+
+            if step.is_fault:
+                return faults.respond(step, request, body, record)
             status = 200 if body is not None else 404
             if body is not None:
                 etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
                 request.setHeader(b"etag", etag.encode())
                 if (request.getHeader(b"if-none-match") or b"").decode("latin-1") == etag:
                     status, body = 304, b""
-            if access_log is not None:
-                access_log.write(
-                    json.dumps({"t": time.time(), "path": request.uri.decode("latin-1"), "status": status}) + "\n"
-                )
-                access_log.flush()
+            record(status)
             request.setResponseCode(status)
             is_text = parts.path.endswith(".txt")
             request.setHeader(b"content-type", b"text/plain; charset=utf-8" if is_text else b"text/html; charset=utf-8")
@@ -138,6 +158,37 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--access-log", type=Path, help="append one JSON line per request to this file")
     parser.add_argument("--broken-markup", action="store_true", help="generated site: listings in an unknown markup")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each response")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        type=_checked(faults.FaultRule.parse),
+        metavar="PATH_REGEX=SPEC",
+        help="misbehave on matching paths, one SPEC step per request: 503,503,200 or drop, short, hang, "
+        "429:SECS, big:BYTES, gzipbomb, charset:NAME, nocharset, metacharset:NAME, latemeta:NAME, "
+        "liecharset:NAME (see crawler/replay/faults.py); repeatable, the first matching rule wins",
+    )
+    parser.add_argument(
+        "--robots",
+        action="append",
+        default=[],
+        type=_checked(lambda value: FaultPlan.from_args(robots=[value])),
+        metavar="SPEC",
+        help="robots.txt: disallow:/PATH adds a Disallow line; 404, 503, hang … answer it so; repeatable",
+    )
+
+
+def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type: the value as given, once ``parse`` accepts it (its ValueError: a usage error)."""
+
+    def check(value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    return check
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -152,7 +203,9 @@ def serve(args: argparse.Namespace) -> int:
         else FixtureDirectory(args.root)
     )
     log = args.access_log.open("a", encoding="utf-8") if args.access_log else None
-    port = reactor.listenTCP(args.port, make_site(source, log, args.delay), interface="127.0.0.1")  # type: ignore[attr-defined]
+    plan = FaultPlan.from_args(args.fault, args.robots)
+    plan.prepare()
+    port = reactor.listenTCP(args.port, make_site(source, log, args.delay, plan), interface="127.0.0.1")  # type: ignore[attr-defined]
     print(f"serving http://127.0.0.1:{port.getHost().port}", flush=True)
     reactor.run()  # type: ignore[attr-defined]
     return 0

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.crawler import Crawler
+from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
@@ -63,6 +66,8 @@ class SearchSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SearchSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.base_url = crawler.settings.get("FXCRAWL_BASE_URL")
+        # follow nothing off the site we crawl (a listing may link elsewhere)
+        spider.allowed_domains = [urlsplit(spider.base_url).hostname or "", *site.SITE_HOSTS]
         return spider
 
     async def start(self) -> AsyncIterator[Any]:
@@ -83,8 +88,10 @@ class SearchSpider(scrapy.Spider):
             yield self._unparsable(exc)
             return
         self._count("fxcrawl/pages/listing")
+        fetched_at = datetime.now(UTC)  # relative dates ("3小时前") count from here
         for hit in page.hits:
             yield SourceItem(hit.source, hit.source_logo)
+            hit.fetched_at = fetched_at
             yield hit
             if hit.url:
                 yield self.article_request(hit.url)
@@ -113,6 +120,7 @@ class SearchSpider(scrapy.Spider):
             return
         article.etag = response.headers.get("ETag", b"").decode("latin-1") or None
         article.last_modified = response.headers.get("Last-Modified", b"").decode("latin-1") or None
+        article.fetched_at = datetime.now(UTC)
         self._count("fxcrawl/pages/detail")
         yield article
 
@@ -120,11 +128,14 @@ class SearchSpider(scrapy.Spider):
         """A request that ended in an HTTP error or a network failure: recorded, never silent."""
         request = failure.request  # type: ignore[attr-defined]
         response = getattr(failure.value, "response", None)
-        reason = (
-            f"HTTP {response.status}"
-            if response is not None
-            else f"{failure.type.__name__}: {failure.getErrorMessage()}"
-        )
+        if response is not None:
+            reason = f"HTTP {response.status}"
+        elif message := failure.getErrorMessage():
+            reason = f"{failure.type.__name__}: {message}"
+        elif failure.check(DownloadCancelledError):  # Scrapy 2.19 cancels a body over the limit wordlessly
+            reason = "DownloadCancelledError: body larger than DOWNLOAD_MAXSIZE"
+        else:
+            reason = failure.type.__name__
         self._count("fxcrawl/pages/failed")
         self.logger.error("could not fetch %s: %s", request.url, reason)
         yield RejectItem(kind="page", reason=reason, url=request.url)
