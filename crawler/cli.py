@@ -343,7 +343,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
             rows,
             [
                 ("id", "run", 5),
-                ("started", "started (UTC+8)", 19),
+                ("started", "started", 19),
                 ("finish_reason", "finish", 12),
                 ("pages", "pages", 6),
                 ("new", "new", 6),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url, url_query_cleaner
@@ -138,6 +139,13 @@ def canonical_url(url: str, fetch_base: str | None = None) -> str:
     """One spelling per page: the portal's https origin, no fragment, no tracking parameters,
     sorted query. URLs of ``fetch_base`` (a replay server standing in for the portal) count
     as the portal's own."""
+    return _canonical_url(url, fetch_base)
+
+
+#: A crawl meets the same URL several times (a hit, its article's canonical link, the article,
+#: the frontier); canonicalising is a pure function of its arguments, so each is worked out once.
+@lru_cache(maxsize=65_536)
+def _canonical_url(url: str, fetch_base: str | None) -> str:
     parts = urlsplit(url.strip())
     local_hosts = set(SITE_HOSTS)
     if fetch_base:

@@ -207,8 +207,13 @@ def _text(value: str | None, name: str, limit: int, required: bool = True) -> st
     return text
 
 
+#: What ``garbled`` looks for: U+FFFD, Latin-1 letters, '锟斤拷'. Text without any of them (nearly
+#: all of it) cannot be garbled, and one C-level search says so without a pass per character.
+_MAYBE_GARBLED = re.compile("[\x80-\xff\ufffd]|锟斤拷")
+
+
 def _check_encoding(name: str, text: str) -> None:
-    if why := garbled(text):
+    if _MAYBE_GARBLED.search(text) and (why := garbled(text)):
         raise Invalid(f"encoding: garbled {name}: {why}")
 
 

@@ -19,6 +19,9 @@ _CJK_DATE = re.compile(r"(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(\d{1,2})\s*日"
 _RELATIVE = re.compile(r"^(\d+)\s*(秒|分钟|小时|天|周)前$")
 _RELATIVE_DAY = re.compile(r"^(今天|昨天|前天)\s*(\d{1,2}:\d{2})?$")
 _JUST_NOW = ("刚刚", "刚才")
+#: The portal's usual absolute forms, 'YYYY-MM-DD HH:MM' and 'YYYY-MM-DD': read directly,
+#: without python-dateutil's general tokenizer (same result, a fraction of the cost).
+_PLAIN = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?: ([0-9]{2}):([0-9]{2}))?", re.ASCII)
 _UNITS = {"秒": "seconds", "分钟": "minutes", "小时": "hours", "天": "days", "周": "weeks"}
 _DAYS_AGO = {"今天": 0, "昨天": 1, "前天": 2}
 
@@ -57,6 +60,12 @@ def parse_site_datetime(text: str, now: datetime, tz: tzinfo = SITE_TZ) -> datet
             return _local(datetime(day.year, day.month, day.day, hour, minute), tz)
         except ValueError as exc:  # 昨天 25:61
             raise DateError(f"unreadable date {text!r}") from exc
+    if match := _PLAIN.fullmatch(raw):
+        year, month, day, hour, minute = match.groups()
+        try:
+            return _local(datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0)), tz)
+        except ValueError:
+            pass  # not a calendar date (2023-13-45): the general parser decides, as for any other text
     year_missing = False
     if match := _CJK_DATE.search(raw):
         year_missing = match.group(1) is None
