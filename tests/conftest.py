@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 from crawler.replay.server import FIXTURE_SITE
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = ROOT.parent / "shared" / "seed" / "000_184a772e7408968f.txt"
+#: The page the project was created from (a copy of shared/seed/, kept with the fixtures it defines).
+SEED = ROOT / "fixtures" / "seed" / "000_184a772e7408968f.txt"
 SEARCH_953 = FIXTURE_SITE / "search" / "现代" / "article" / "page-953.html"
 SEARCH_953_URL = "https://www.fx168news.com/search?keyword=%E7%8E%B0%E4%BB%A3&type=article&page=953"
 

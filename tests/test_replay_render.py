@@ -37,3 +37,13 @@ def test_pagination_widget_matches_the_seed_and_both_ends() -> None:
     assert _numbers(1000, 1000) == ["1", "•••", "996", "997", "998", "999", "[1000]"]
     assert _numbers(3, 1000) == ["1", "2", "[3]", "4", "5", "•••", "1000"]
     assert _numbers(2, 3) == ["1", "[2]", "3"]
+
+
+def test_the_bundled_seed_is_the_shared_seed() -> None:
+    import pytest
+    from conftest import ROOT, SEED
+
+    shared = ROOT.parent / "shared" / "seed" / SEED.name
+    if not shared.exists():
+        pytest.skip(f"no shared seed beside this checkout ({shared})")
+    assert SEED.read_bytes() == shared.read_bytes()

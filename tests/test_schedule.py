@@ -111,7 +111,13 @@ def test_two_schedule_once_calls_for_one_job_run_it_once(tmp_path: Path) -> None
 
 
 def test_sigterm_stops_the_scheduler_after_the_running_crawl_has_flushed(tmp_path: Path) -> None:
-    path = write(tmp_path, SLOW_JOB.replace('pages = "1-20"', 'pages = "1-20"\nmax_pages = 20'))
+    # slow enough that the signal always lands mid-crawl: the listing walk alone takes 30 × 0.3 s
+    path = write(
+        tmp_path,
+        SLOW_JOB.replace("replay_generate = 20", "replay_generate = 30")
+        .replace('pages = "1-20"', 'pages = "1-30"')
+        .replace("replay_delay = 0.05", "replay_delay = 0.3"),
+    )
     db = f"sqlite:///{tmp_path / 'fx.db'}"
     scheduler = subprocess.Popen(
         [*FXCRAWL, "schedule", "run", "--file", str(path), "--db", db],
@@ -131,7 +137,7 @@ def test_sigterm_stops_the_scheduler_after_the_running_crawl_has_flushed(tmp_pat
         except Exception:  # the database is being created
             continue
     assert started, "no crawl started"
-    time.sleep(2)  # mid-crawl
+    time.sleep(3)  # mid-crawl
     scheduler.send_signal(signal.SIGTERM)
     _, err = scheduler.communicate(timeout=120)
     assert scheduler.returncode == 0, err[-2000:]
@@ -142,4 +148,4 @@ def test_sigterm_stops_the_scheduler_after_the_running_crawl_has_flushed(tmp_pat
     assert len(runs) == 1  # one crawl at a time; none started after the signal
     run = runs[0]
     assert run.finish_reason == "shutdown"
-    assert 0 < stored == run.stats["fxcrawl/pages/detail"] < 200  # flushed: every parsed article is stored
+    assert 0 < stored == run.stats["fxcrawl/pages/detail"] < 300  # flushed: every parsed article is stored
