@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,22 @@ def upsert(
     (which may use ``stmt.excluded`` via :func:`excluded`). Execute it with a list of row
     dicts: the driver's executemany path sends the whole batch at once.
     """
+    if not isinstance(update, Mapping):  # column names only: the same statement every time, built once
+        return _upsert_columns(dialect, table, tuple(keys), tuple(update))
+    return _upsert(dialect, table, keys, update)
+
+
+@lru_cache(maxsize=256)
+def _upsert_columns(dialect: str, table: Table, keys: tuple[str, ...], update: tuple[str, ...]) -> Executable:
+    return _upsert(dialect, table, keys, update)
+
+
+def _upsert(
+    dialect: str,
+    table: Table,
+    keys: Iterable[str],
+    update: Mapping[str, Any] | Iterable[str],
+) -> Executable:
     insert = _INSERTS.get(dialect)
     if insert is None:
         raise NotImplementedError(f"no upsert for the {dialect} dialect; use SQLite or PostgreSQL")

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from scrapy.settings import BaseSettings
 from sqlalchemy import case, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from crawler import site
 from pipelines.db import Database, upsert
@@ -119,18 +121,7 @@ class Frontier:
             record_discovered(session, self.database.dialect, hits, now)
             if next_listing:
                 session.execute(
-                    upsert(
-                        self.database.dialect,
-                        FrontierEntry.__table__,
-                        ["url"],
-                        {
-                            "walk_until": lambda excluded: excluded.walk_until,
-                            "state": lambda excluded: case(
-                                (FrontierEntry.__table__.c.state == FETCHED, DISCOVERED),
-                                else_=FrontierEntry.__table__.c.state,
-                            ),
-                        },
-                    ),
+                    _next_listing_upsert(self.database.dialect),
                     [
                         {
                             "url": next_listing,
@@ -142,6 +133,43 @@ class Frontier:
                         }
                     ],
                 )
+
+
+@cache
+def _next_listing_upsert(dialect: str) -> Executable:
+    """The walk's next page: discovered again if it was read before (a new walk goes through it)."""
+    table = FrontierEntry.__table__
+    return upsert(
+        dialect,
+        table,
+        ["url"],
+        {
+            "walk_until": lambda excluded: excluded.walk_until,
+            "state": lambda excluded: case((table.c.state == FETCHED, DISCOVERED), else_=table.c.state),
+        },
+    )
+
+
+@cache
+def _discovered_upsert(dialect: str) -> Executable:
+    table = FrontierEntry.__table__
+    return upsert(
+        dialect,
+        table,
+        ["url"],
+        {
+            "listing_hash": lambda excluded: excluded.listing_hash,
+            "state": lambda excluded: case(
+                (
+                    (table.c.state == FETCHED)
+                    & table.c.listing_hash.is_not(None)
+                    & (table.c.listing_hash != excluded.listing_hash),
+                    DISCOVERED,
+                ),
+                else_=table.c.state,
+            ),
+        },
+    )
 
 
 def _known(row: FrontierEntry) -> KnownURL:
@@ -177,32 +205,13 @@ def record_discovered(session: Session, dialect: str, hits: Sequence[Any], now: 
     }
     if not rows:
         return
-    table = FrontierEntry.__table__
-    session.execute(
-        upsert(
-            dialect,
-            table,
-            ["url"],
-            {
-                "listing_hash": lambda excluded: excluded.listing_hash,
-                "state": lambda excluded: case(
-                    (
-                        (table.c.state == FETCHED)
-                        & table.c.listing_hash.is_not(None)
-                        & (table.c.listing_hash != excluded.listing_hash),
-                        DISCOVERED,
-                    ),
-                    else_=table.c.state,
-                ),
-            },
-        ),
-        list(rows.values()),
-    )
+    session.execute(_discovered_upsert(dialect), list(rows.values()))
 
 
 def record_fetched(session: Session, dialect: str, rows: Sequence[dict[str, Any]]) -> None:
     """Fetched (or confirmed unchanged by a 304): rows carry url, published_at?, etag?, last_modified?,
-    fetched_at and next_fetch_at."""
+    listing_hash? (what its listing entry said, when one was seen in the same batch), fetched_at and
+    next_fetch_at."""
     if not rows:
         return
     full = [
@@ -220,7 +229,7 @@ def record_fetched(session: Session, dialect: str, rows: Sequence[dict[str, Any]
     ]
     update = ["state", "attempts", "last_error", "fetched_at", "next_fetch_at"]
     columns = set(rows[0])
-    update += [c for c in ("published_at", "etag", "last_modified") if c in columns]
+    update += [c for c in ("published_at", "etag", "last_modified", "listing_hash") if c in columns]
     session.execute(upsert(dialect, FrontierEntry.__table__, ["url"], update), full)
 
 

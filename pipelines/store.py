@@ -14,6 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -80,8 +82,14 @@ class BatchWriter:
     ) -> None:
         dialect = self.database.dialect
         self._sources(session, by_kind, now, counts)
-        frontier.record_discovered(session, dialect, by_kind["hit"], now)
-        self._articles(session, by_kind["article"], run_id, now, counts)
+        # A listed article fetched in the same batch ends up fetched with its listing's hash:
+        # its frontier row is written once, with both, rather than discovered and then fetched.
+        fetched_urls = {item.url for item in by_kind["article"]}
+        listing_hashes = {hit.url: hit.listing_hash for hit in by_kind["hit"] if hit.url in fetched_urls}
+        frontier.record_discovered(
+            session, dialect, [hit for hit in by_kind["hit"] if hit.url not in listing_hashes], now
+        )
+        self._articles(session, by_kind["article"], run_id, now, counts, listing_hashes)
         frontier.record_fetched(
             session,
             dialect,
@@ -128,30 +136,23 @@ class BatchWriter:
             logos.setdefault(item.source, None)
         if not logos:
             return
-        existing = _existing(session, Source.name, logos)
-        counts["source/new"] += len(logos.keys() - existing)
+        missing = [name for name in logos if name not in self.source_ids]  # a cached id is a stored source
+        counts["source/new"] += len(missing) - len(_existing(session, Source.name, missing))
         rows = [
             {"name": name, "logo_url": logo, "first_seen_at": now, "last_seen_at": now} for name, logo in logos.items()
         ]
-        table = Source.__table__
-        session.execute(
-            upsert(
-                self.database.dialect,
-                table,
-                ["name"],
-                {
-                    "logo_url": lambda excluded: func.coalesce(excluded.logo_url, table.c.logo_url),
-                    "last_seen_at": lambda excluded: excluded.last_seen_at,
-                },
-            ),
-            rows,
-        )
-        missing = [name for name in logos if name not in self.source_ids]
+        session.execute(_sources_upsert(self.database.dialect), rows)
         for chunk in _chunks(missing):
             self.source_ids.update(session.execute(select(Source.name, Source.id).where(Source.name.in_(chunk))).all())
 
     def _articles(
-        self, session: Session, items: list[ArticleItem], run_id: int | None, now: Any, counts: dict[str, int]
+        self,
+        session: Session,
+        items: list[ArticleItem],
+        run_id: int | None,
+        now: Any,
+        counts: dict[str, int],
+        listing_hashes: dict[str, str | None],
     ) -> None:
         """New articles are inserted; changed ones updated, their previous version kept as a revision."""
         latest = {item.url: item for item in items}  # a later version in the same batch wins
@@ -230,21 +231,21 @@ class BatchWriter:
                 ),
                 rows,
             )
-        frontier.record_fetched(
-            session,
-            self.database.dialect,
-            [
-                {
-                    "url": url,
-                    "published_at": item.published_at,
-                    "etag": item.etag,
-                    "last_modified": item.last_modified,
-                    "fetched_at": now,
-                    "next_fetch_at": self.policy.next_visit(item.published_at, now),
-                }
-                for url, item in latest.items()
-            ],
-        )
+        fetched: dict[bool, list[dict[str, Any]]] = {True: [], False: []}  # with a listing hash or without
+        for url, item in latest.items():
+            row = {
+                "url": url,
+                "published_at": item.published_at,
+                "etag": item.etag,
+                "last_modified": item.last_modified,
+                "fetched_at": now,
+                "next_fetch_at": self.policy.next_visit(item.published_at, now),
+            }
+            if url in listing_hashes:
+                row["listing_hash"] = listing_hashes[url]
+            fetched[url in listing_hashes].append(row)
+        for rows in fetched.values():
+            frontier.record_fetched(session, self.database.dialect, rows)
 
     def _hits(
         self, session: Session, items: list[SearchHitItem], run_id: int | None, now: Any, counts: dict[str, int]
@@ -483,6 +484,21 @@ _REVISION_COLUMNS = (
     Article.tags,
     Article.updated_at,
 )
+
+
+@cache
+def _sources_upsert(dialect: str) -> Executable:
+    """A source's logo is kept when a later sighting has none; last_seen_at moves on."""
+    table = Source.__table__
+    return upsert(
+        dialect,
+        table,
+        ["name"],
+        {
+            "logo_url": lambda excluded: func.coalesce(excluded.logo_url, table.c.logo_url),
+            "last_seen_at": lambda excluded: excluded.last_seen_at,
+        },
+    )
 
 
 def _latest(items: Sequence[Any]) -> list[Any]:

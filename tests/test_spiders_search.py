@@ -89,3 +89,12 @@ def test_a_page_that_does_not_parse_is_recorded_not_dropped() -> None:
     assert len(out) == 1 and isinstance(out[0], RejectItem)
     assert out[0].kind == "page" and "not an article page" in out[0].reason and out[0].url == f"{BASE}/article/1"
     assert s.crawler.stats.get_value("fxcrawl/pages/unparsable") == 1
+
+
+def test_side_lists_already_yielded_by_the_run_are_not_yielded_again() -> None:
+    s = spider(pages="951-955")
+    first = list(s.parse_listing(response(site.search_url("现代", 953, base=BASE)), last=955))
+    again = list(s.parse_listing(response(site.search_url("现代", 953, base=BASE)), last=955))
+    assert sum(isinstance(o, HotEntryItem | TopicItem) for o in first) == 10
+    assert not [o for o in again if isinstance(o, HotEntryItem | TopicItem)]
+    assert sum(isinstance(o, SearchHitItem) for o in again) == 10

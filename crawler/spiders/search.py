@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import astuple
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +61,7 @@ class SearchSpider(scrapy.Spider):
             raise ValueError("max_pages must be at least 1")
         self.base_url = site.CANONICAL_BASE
         self.listings_requested = 0
+        self.sidebar_seen: set[tuple[Any, ...]] = set()
         self.run_args = {"keyword": self.keyword, "tab": tab, "pages": pages, "max_pages": self.max_pages}
 
     @classmethod
@@ -95,8 +97,7 @@ class SearchSpider(scrapy.Spider):
             yield hit
             if hit.url:
                 yield self.article_request(hit.url)
-        yield from page.hot
-        yield from page.topics
+        yield from self._new_sidebar_entries([*page.hot, *page.topics])
         pagination = page.pagination
         if (
             pagination.next_url
@@ -104,6 +105,18 @@ class SearchSpider(scrapy.Spider):
             and (request := self.listing_request(pagination.next_url, last))
         ):
             yield request
+
+    def _new_sidebar_entries(self, entries: list[Any]) -> Iterator[Any]:
+        """The 24小时热点 and 最新话题 entries this run has not yielded yet, exactly as shown.
+
+        Every listing page carries the same two side lists; repeating an entry the run already
+        yielded would only have it validated and then dropped as a duplicate. An entry that
+        changed (a new rank, title or discussion count) is new and is yielded."""
+        for entry in entries:
+            key = (type(entry), *astuple(entry))
+            if key not in self.sidebar_seen:
+                self.sidebar_seen.add(key)
+                yield entry
 
     def article_request(self, url: str) -> scrapy.Request:
         return scrapy.Request(url, callback=self.parse_article, errback=self.failed)
