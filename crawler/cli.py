@@ -304,6 +304,8 @@ def cmd_articles_show(args: argparse.Namespace) -> int:
             span = f"{old['valid_from'][:16]} to {old['replaced_at'][:16]}"
             print(f"revision {old['revision']}: {span}, then {old['summary']}")
         return 0
+    if not article["published_at"]:  # a date nobody could read: show it as the page did
+        article["published_at"] = f"unknown (the page says {article.get('published_text') or 'nothing'!r})"
     for key in ("id", "url", "title", "source", "author", "published_at"):
         print(f"{key:>13}: {article[key] or ''}")
     print(f"{'tags':>13}: {', '.join(article['tags'])}\n")

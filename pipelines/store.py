@@ -383,6 +383,8 @@ class StorePipeline:
         self.thread.start()
 
     def process_item(self, item: Any) -> Any:
+        if self.thread is None:  # Scrapy opens pipelines first; a caller that did not gets a writer all the same
+            self.open_spider()
         self.queue.put(item)
         return item
 

@@ -242,3 +242,13 @@ def test_text_postgresql_would_refuse_is_cleaned_first(database_url) -> None:
         article = session.scalars(select(Article)).one()
     database.dispose()
     assert (article.title, article.body, article.tags, article.author) == ("央行发布", "第一段。", ["央行"], "张晓")
+
+
+def test_items_before_open_spider_still_reach_the_database(sqlite_url) -> None:
+    crawler = make_crawler(FXCRAWL_DATABASE_URL=sqlite_url, FXCRAWL_STORE_MAX_PENDING=2, FXCRAWL_STORE_BATCH_SIZE=1)
+    validate, store = ValidatePipeline.from_crawler(crawler), StorePipeline.from_crawler(crawler)
+    for item in articles(0, 5):  # more than the queue holds: a writer must be draining it
+        store.process_item(validate.process_item(item))
+    store.close_spider()
+    database_for(crawler).dispose()
+    assert counts(sqlite_url)["articles"] == 5
