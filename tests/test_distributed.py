@@ -1,5 +1,6 @@
 """Several workers, one frontier in Redis, one PostgreSQL store: over loopback, for real."""
 
+import contextlib
 import json
 import shutil
 import signal
@@ -186,35 +187,55 @@ def _start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
 needs_redis_server = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 
 
-@needs_redis_server
-def test_workers_reconnect_after_a_brief_redis_restart(sqlite_url: str, redis_server_url: str, tmp_path: Path) -> None:
-    """A throwaway Redis (never the machine's) restarted mid-crawl: the worker carries on and ends cleanly."""
-    port = _free_port()
-    redis_url = f"redis://127.0.0.1:{port}/0"
-    Database(sqlite_url).prepare().dispose()
-    own = _start_redis(port, tmp_path)
+class OwnRedis:
+    """A throwaway redis-server on a free loopback port (never the machine's), to stop and start at will."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port, self.directory = _free_port(), directory
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = _start_redis(self.port, directory)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.process = _start_redis(self.port, self.directory)
+
+
+@contextlib.contextmanager
+def worker_on_own_redis(db: str, tmp_path: Path, job: str, max_outage: int):
+    """One worker crawling a slow 600-article site through a throwaway Redis: yields (worker, redis)."""
+    Database(db).prepare().dispose()
+    own = OwnRedis(tmp_path)
     try:
         with ReplayServer("--generate", "60", "--delay", "0.05") as server:
-            seed("restart", sqlite_url, redis_url, server.base_url, "1-60")
+            seed(job, db, own.url, server.base_url, "1-60")
             crawl = worker(
-                "restart",
-                sqlite_url,
-                redis_url,
+                job,
+                db,
+                own.url,
                 server.base_url,
                 "-s",
-                "FXCRAWL_REDIS_MAX_OUTAGE=20",
+                f"FXCRAWL_REDIS_MAX_OUTAGE={max_outage}",
                 "-s",
                 "CONCURRENT_REQUESTS=2",
             )
-            time.sleep(4)
-            own.kill()  # it keeps nothing: back empty, which reconcile covers
-            own.wait()
-            time.sleep(3)
-            own = _start_redis(port, tmp_path)
-            _, err = crawl.communicate(timeout=120)
+            time.sleep(4)  # mid-crawl
+            yield crawl, own
     finally:
-        own.kill()
-        own.wait()
+        own.stop()
+
+
+@needs_redis_server
+def test_workers_reconnect_after_a_brief_redis_restart(sqlite_url: str, redis_server_url: str, tmp_path: Path) -> None:
+    """Redis restarted mid-crawl: the worker carries on and ends cleanly."""
+    with worker_on_own_redis(sqlite_url, tmp_path, "restart", max_outage=20) as (crawl, own):
+        own.stop()  # it keeps nothing: back empty, which reconcile covers
+        time.sleep(3)
+        own.restart()
+        _, err = crawl.communicate(timeout=120)
     assert "Redis unavailable" in err and "Redis is back" in err
     assert crawl.returncode == 0, err[-2000:]
     assert stored(sqlite_url)[0] > 0
@@ -222,32 +243,11 @@ def test_workers_reconnect_after_a_brief_redis_restart(sqlite_url: str, redis_se
 
 @needs_redis_server
 def test_workers_exit_non_zero_when_redis_stays_down(sqlite_url: str, redis_server_url: str, tmp_path: Path) -> None:
-    port = _free_port()
-    redis_url = f"redis://127.0.0.1:{port}/0"
-    Database(sqlite_url).prepare().dispose()
-    own = _start_redis(port, tmp_path)
-    try:
-        with ReplayServer("--generate", "60", "--delay", "0.05") as server:
-            seed("down", sqlite_url, redis_url, server.base_url, "1-60")
-            crawl = worker(
-                "down",
-                sqlite_url,
-                redis_url,
-                server.base_url,
-                "-s",
-                "FXCRAWL_REDIS_MAX_OUTAGE=5",
-                "-s",
-                "CONCURRENT_REQUESTS=2",
-            )
-            time.sleep(4)
-            own.kill()
-            own.wait()
-            started = time.monotonic()
-            _, err = crawl.communicate(timeout=120)
-            took = time.monotonic() - started
-    finally:
-        if own.poll() is None:
-            own.kill()
+    with worker_on_own_redis(sqlite_url, tmp_path, "down", max_outage=5) as (crawl, own):
+        own.stop()
+        started = time.monotonic()
+        _, err = crawl.communicate(timeout=120)
+        took = time.monotonic() - started
     assert crawl.returncode == 1, err[-2000:]
     assert "Redis unavailable for over 5 s: stopping this worker" in err
     assert took < 45  # neither hung nor spun: gave up after the allowed outage
