@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,3 +200,28 @@ def redis_job(redis_server_url: str) -> Iterator[str]:
     server = redis.Redis.from_url(redis_server_url)
     for key in server.scan_iter(f"fxcrawl:{job}:*"):
         server.delete(key)
+
+
+FXCRAWL = [sys.executable, "-m", "crawler.cli"]
+
+
+def replay_crawl_command(pages: int, spool: Path, *extra: str, db: str | None = None) -> list[str]:
+    """`fxcrawl crawl search` over a generated site of PAGES listing pages, in a child process."""
+    command = [
+        *FXCRAWL,
+        "crawl",
+        "search",
+        "--keyword",
+        "现代",
+        "--pages",
+        f"1-{pages}",
+        "--replay",
+        "--replay-generate",
+        str(pages),
+        "--log-level",
+        "INFO",
+        "-s",
+        f"FXCRAWL_SPOOL_DIR={spool}",
+        *extra,
+    ]
+    return [*command, "--db", db] if db else command

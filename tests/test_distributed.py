@@ -6,13 +6,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import redis
+from conftest import FXCRAWL
 from sqlalchemy import func, select
 
 from crawler.distributed import json_serializer
@@ -20,7 +20,6 @@ from crawler.replay.server import ReplayServer
 from pipelines.db import Database
 from pipelines.models import Article
 
-FXCRAWL = [sys.executable, "-m", "crawler.cli"]
 PAGES = 200  # 2,000 articles
 FAST = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "FXCRAWL_STORE_MAX_DELAY=0.2"]
 
@@ -58,6 +57,10 @@ def worker(job: str, db: str, redis_url: str, base_url: str, *extra: str) -> sub
 def seed(job: str, db: str, redis_url: str, base_url: str, pages: str) -> None:
     done = cli("seed", "--job", job, "--pages", pages, "--db", db, "--redis-url", redis_url, "--base-url", base_url)
     assert done.returncode == 0, done.stderr
+
+
+def reconcile(job: str, db: str, redis_url: str, base_url: str) -> subprocess.CompletedProcess[str]:
+    return cli("reconcile", "--job", job, "--db", db, "--redis-url", redis_url, "--base-url", base_url)
 
 
 def stored(db: str) -> tuple[int, int]:
@@ -118,33 +121,13 @@ def test_a_worker_killed_mid_crawl_loses_nothing_after_reconcile(
         assert stored(postgres_url)[0] >= 500, "the crawl did not get going"
         workers[0].send_signal(signal.SIGKILL)
         workers[0].communicate()
-        done = cli(
-            "reconcile",
-            "--job",
-            redis_job,
-            "--db",
-            postgres_url,
-            "--redis-url",
-            redis_server_url,
-            "--base-url",
-            server.base_url,
-        )
+        done = reconcile(redis_job, postgres_url, redis_server_url, server.base_url)
         assert done.returncode == 0, done.stderr
         results = [w.communicate(timeout=300) for w in workers[1:]]
         for process, (_, err) in zip(workers[1:], results, strict=True):
             assert process.returncode == 0, err[-2000:]
         if stored(postgres_url)[0] < 2000:  # the reconcile raced the survivors' exit: one more pass finishes it
-            cli(
-                "reconcile",
-                "--job",
-                redis_job,
-                "--db",
-                postgres_url,
-                "--redis-url",
-                redis_server_url,
-                "--base-url",
-                server.base_url,
-            )
+            reconcile(redis_job, postgres_url, redis_server_url, server.base_url)
             last = worker(redis_job, postgres_url, redis_server_url, server.base_url)
             _, err = last.communicate(timeout=300)
             assert last.returncode == 0, err[-2000:]

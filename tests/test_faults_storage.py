@@ -19,7 +19,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -30,6 +29,7 @@ from urllib.parse import quote
 
 import psutil
 import pytest
+from conftest import FXCRAWL, replay_crawl_command
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -37,29 +37,7 @@ from crawler import logsafety
 from pipelines.db import Database
 from pipelines.models import Article, ArticleRevision, CrawlRun
 
-FXCRAWL = [sys.executable, "-m", "crawler.cli"]
 ARTICLES_PER_PAGE = 10
-
-
-def crawl_command(pages: int, spool: Path, *extra: str, db: str | None = None) -> list[str]:
-    command = [
-        *FXCRAWL,
-        "crawl",
-        "search",
-        "--keyword",
-        "现代",
-        "--pages",
-        f"1-{pages}",
-        "--replay",
-        "--replay-generate",
-        str(pages),
-        "--log-level",
-        "INFO",
-        "-s",
-        f"FXCRAWL_SPOOL_DIR={spool}",
-        *extra,
-    ]
-    return [*command, "--db", db] if db else command
 
 
 def stored(db: str) -> dict[str, int]:
@@ -217,7 +195,7 @@ def test_postgresql_away_30s_mid_crawl_loses_nothing_and_stores_nothing_twice(
     access_log = tmp_path / "access.jsonl"
     through_proxy = postgres_proxy.url_for(postgres_url)
     Database(postgres_url).prepare().dispose()
-    command = crawl_command(
+    command = replay_crawl_command(
         pages,
         tmp_path / "spool",
         "--replay-delay",
@@ -269,7 +247,7 @@ def test_postgresql_away_30s_mid_crawl_loses_nothing_and_stores_nothing_twice(
 
 def test_sigterm_mid_crawl_then_a_new_run_stores_everything_exactly_once(database_url: str, tmp_path: Path) -> None:
     pages = 30
-    command = crawl_command(
+    command = replay_crawl_command(
         pages,
         tmp_path / "spool",
         "--replay-delay",
@@ -336,7 +314,7 @@ def test_the_database_password_appears_in_no_output(postgres_url: str, tmp_path:
             conn.execute(f"REVOKE INSERT, UPDATE ON articles FROM {role}")
         fxcrawl(
             "crawl",
-            *crawl_command(2, spool, "--log-level", "DEBUG", "-s", "FXCRAWL_STORE_RETRY_ATTEMPTS=2")[3:],
+            *replay_crawl_command(2, spool, "--log-level", "DEBUG", "-s", "FXCRAWL_STORE_RETRY_ATTEMPTS=2")[3:],
             code=1,
         )
         assert "Overridden settings" in outputs["crawl"] and "DEBUG" in outputs["crawl"]  # the log is verbose
@@ -406,7 +384,7 @@ def _listening(process: psutil.Process) -> list[Any]:
 
 def test_a_crawl_opens_no_listening_port(tmp_path: Path) -> None:
     access_log = tmp_path / "access.jsonl"
-    command = crawl_command(
+    command = replay_crawl_command(
         10,
         tmp_path / "spool",
         "--replay-delay",

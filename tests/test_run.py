@@ -4,11 +4,10 @@ import contextlib
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from conftest import unwritable
+from conftest import FXCRAWL, replay_crawl_command, unwritable
 from sqlalchemy import func, select
 
 from crawler.items import item_kind
@@ -17,29 +16,9 @@ from pipelines.models import Article, CrawlRun
 from pipelines.spool import Spool
 from pipelines.store import spool_dir_for
 
-FXCRAWL = [sys.executable, "-m", "crawler.cli"]
-
 
 def crawl_command(db: str, spool: Path, pages: int, *extra: str) -> list[str]:
-    return [
-        *FXCRAWL,
-        "crawl",
-        "search",
-        "--keyword",
-        "现代",
-        "--pages",
-        f"1-{pages}",
-        "--replay",
-        "--replay-generate",
-        str(pages),
-        "--db",
-        db,
-        "--log-level",
-        "INFO",
-        "-s",
-        f"FXCRAWL_SPOOL_DIR={spool}",
-        *extra,
-    ]
+    return replay_crawl_command(pages, spool, *extra, db=db)
 
 
 def test_sigterm_mid_crawl_flushes_what_the_crawl_holds(tmp_path: Path) -> None:

@@ -2,12 +2,12 @@
 
 import signal
 import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from conftest import FXCRAWL
 from sqlalchemy import func, select
 
 from crawler.cli import main
@@ -15,8 +15,6 @@ from crawler.parsing.dates import SITE_TZ
 from crawler.schedule import ScheduleError, load_schedule
 from pipelines.db import Database
 from pipelines.models import Article, CrawlRun
-
-FXCRAWL = [sys.executable, "-m", "crawler.cli"]
 
 
 def write(tmp_path: Path, text: str) -> Path:
