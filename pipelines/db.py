@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache, partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import Insert
 
 from crawler.logsafety import protect_url
 from pipelines.migrations import ensure_schema
@@ -194,3 +198,150 @@ def _upsert(
 
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def insert_many(session: Session, stmt: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Execute an INSERT (… ON CONFLICT) for many rows as a few multi-row statements.
+
+    SQLAlchemy's executemany sends every value of every row through its parameter machinery,
+    which was most of a batch's time; and psycopg runs an executemany as one statement per
+    row. Here the statement is compiled once per dialect and column set, each column is
+    converted by the type processors SQLAlchemy itself would use (once per distinct value
+    object, so a batch's shared timestamp is converted once), and the rows go out as
+    ``VALUES (…), (…), …`` of up to ``MAX_PARAMETERS`` parameters each. Errors come out of
+    ``exec_driver_sql`` wrapped as SQLAlchemy's own, so ``is_transient`` judges them as before.
+
+    Every row must have the first row's keys, and no two rows may share a conflict key
+    (PostgreSQL refuses to update a row twice in one statement): callers merge duplicates first.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    plan = _plan(stmt, connection.dialect, tuple(rows[0]))
+    values = plan.values(rows)
+    if connection.dialect.name not in MULTI_ROW_DIALECTS:
+        connection.exec_driver_sql(plan.sql(1), [row + plan.tail_constants for row in values])
+        return
+    per_statement = max(1, MAX_PARAMETERS // plan.width)
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        parameters = [value for row in chunk for value in row]
+        parameters.extend(plan.tail_constants)
+        connection.exec_driver_sql(plan.sql(len(chunk)), tuple(parameters))
+
+
+#: Where one statement of many VALUES groups beats the driver's executemany. On SQLite it is
+#: about 20 % faster; psycopg 3 pipelines an executemany, which measured twice as fast here as
+#: a many-row VALUES statement on PostgreSQL 15.
+MULTI_ROW_DIALECTS = frozenset({"sqlite"})
+#: Parameters per statement: within SQLite's limit (32,766 since 3.32) and PostgreSQL's (65,535).
+MAX_PARAMETERS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A compiled single-row INSERT, cut where its VALUES group repeats, and how to fill it from row dicts."""
+
+    head: str  # INSERT INTO t (a, b) VALUES
+    group: str  # (?, ?) or (%s::VARCHAR, %s::INTEGER)
+    tail: str  # ON CONFLICT … (may hold parameters of its own, the tail constants)
+    width: int  # parameters per VALUES group
+    getter: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # a row's values for the row-fed parameters
+    slots: tuple[int | None, ...]  # per group parameter: index into getter's tuple, or None: a constant
+    constants: tuple[Any, ...]  # per group parameter: the (converted) constant where slots has None
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # getter-tuple index -> type converter
+    tail_constants: tuple[Any, ...]
+
+    def sql(self, rows: int) -> str:
+        return _statement(self.head, self.group, self.tail, rows)
+
+    def values(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        values = [self.getter(row) for row in rows]
+        if self.processors:
+            columns = list(zip(*values, strict=True))
+            for index, process in self.processors:
+                columns[index] = _convert(process, columns[index])
+            values = list(zip(*columns, strict=True))
+        if self.slots != tuple(range(len(self.slots))):  # defaults to fill in, or a parameter used twice
+            pairs = tuple(zip(self.slots, self.constants, strict=True))
+            values = [tuple(constant if slot is None else row[slot] for slot, constant in pairs) for row in values]
+        return values
+
+
+@lru_cache(maxsize=64)
+def _statement(head: str, group: str, tail: str, rows: int) -> str:
+    return f"{head}{', '.join([group] * rows)}{tail}"
+
+
+def _convert(process: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
+    done: dict[int, Any] = {}
+    out = []
+    for value in column:
+        if value is None:
+            out.append(None)
+            continue
+        converted = done.get(id(value), _MISSING)
+        if converted is _MISSING:
+            converted = done[id(value)] = process(value)
+        out.append(converted)
+    return out
+
+
+_MISSING = object()
+_NAMED_PARAMETER = re.compile(r"%\(([^)]+)\)s")
+
+
+@lru_cache(maxsize=256)
+def _plan(stmt: Insert, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
+    sql = compiled.string
+    if compiled.positional:
+        names = list(compiled.positiontup or ())
+        marker = {"qmark": "?", "format": "%s", "numeric": None, "numeric_dollar": None}[dialect.paramstyle]
+        if marker is None:
+            raise NotImplementedError(f"insert_many: paramstyle {dialect.paramstyle}")
+    elif dialect.paramstyle == "pyformat":  # psycopg: make it positional, %(name)s -> %s
+        names = _NAMED_PARAMETER.findall(sql)
+        sql = _NAMED_PARAMETER.sub("%s", sql)
+        marker = "%s"
+    else:
+        raise NotImplementedError(f"insert_many: paramstyle {dialect.paramstyle}")
+    head, group, tail = _split_values(sql)
+    width = group.count(marker)
+    defaults: dict[str, Any] = {}
+    for column in compiled.insert_prefetch:  # columns the rows leave to a Python-side default
+        default = column.default
+        if default is None or not (default.is_scalar or default.is_callable):
+            raise ValueError(f"insert_many: no value for column {column.key!r} and no Python-side default")
+        defaults[column.key] = default.arg if default.is_scalar else default.arg(None)
+
+    binds = compiled.binds
+
+    def processor(name: str) -> Callable[[Any], Any] | None:
+        return binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+
+    def constant(name: str) -> Any:
+        bind = binds[name]
+        value = defaults.get(bind.key, bind.effective_value)
+        process = processor(name)
+        return process(value) if process and value is not None else value
+
+    group_names, tail_names = names[:width], names[width:]
+    fed = [name for name in dict.fromkeys(group_names) if binds[name].key in keys]
+    slots = tuple(fed.index(name) if name in fed else None for name in group_names)
+    constants = tuple(None if name in fed else constant(name) for name in group_names)
+    processors = tuple((index, process) for index, name in enumerate(fed) if (process := processor(name)))
+    fed_keys = [binds[name].key for name in fed]
+    getter = itemgetter(*fed_keys) if len(fed_keys) > 1 else (lambda row, key=fed_keys[0]: (row[key],))
+    return _Plan(head, group, tail, width, getter, slots, constants, processors, tuple(map(constant, tail_names)))
+
+
+def _split_values(sql: str) -> tuple[str, str, str]:
+    """'INSERT … VALUES (…) ON CONFLICT …' -> ('INSERT … VALUES ', '(…)', ' ON CONFLICT …')."""
+    start = sql.index(" VALUES (") + len(" VALUES ")
+    depth = 0
+    for end in range(start, len(sql)):
+        depth += {"(": 1, ")": -1}.get(sql[end], 0)
+        if depth == 0:
+            return sql[:start], sql[start : end + 1], sql[end + 1 :]
+    raise ValueError(f"insert_many: no VALUES group in {sql[:200]!r}")

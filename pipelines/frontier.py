@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from crawler import site
-from pipelines.db import Database, upsert
+from pipelines.db import Database, insert_many, upsert
 from pipelines.models import FrontierEntry, utcnow
 
 DISCOVERED, FETCHED, FAILED = "discovered", "fetched", "failed"
@@ -205,7 +205,7 @@ def record_discovered(session: Session, dialect: str, hits: Sequence[Any], now: 
     }
     if not rows:
         return
-    session.execute(_discovered_upsert(dialect), list(rows.values()))
+    insert_many(session, _discovered_upsert(dialect), list(rows.values()))
 
 
 def record_fetched(session: Session, dialect: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -230,7 +230,7 @@ def record_fetched(session: Session, dialect: str, rows: Sequence[dict[str, Any]
     update = ["state", "attempts", "last_error", "fetched_at", "next_fetch_at"]
     columns = set(rows[0])
     update += [c for c in ("published_at", "etag", "last_modified", "listing_hash") if c in columns]
-    session.execute(upsert(dialect, FrontierEntry.__table__, ["url"], update), full)
+    insert_many(session, upsert(dialect, FrontierEntry.__table__, ["url"], update), full)
 
 
 def record_failed(
@@ -258,8 +258,10 @@ def record_failed(
                 "next_fetch_at": policy.retry_at(tries, now),
             }
         )
-    session.execute(
-        upsert(dialect, FrontierEntry.__table__, ["url"], ["state", "attempts", "last_error", "next_fetch_at"]), rows
+    insert_many(
+        session,
+        upsert(dialect, FrontierEntry.__table__, ["url"], ["state", "attempts", "last_error", "next_fetch_at"]),
+        rows,
     )
 
 
@@ -293,9 +295,12 @@ def record_listings(session: Session, dialect: str, visits: Sequence[Any], now: 
         if v.next_url and v.next_url not in fetched
     }
     if upcoming:
-        session.execute(upsert(dialect, table, ["url"], ["state", "attempts", "walk_until"]), list(upcoming.values()))
+        insert_many(
+            session, upsert(dialect, table, ["url"], ["state", "attempts", "walk_until"]), list(upcoming.values())
+        )
     if fetched:
-        session.execute(
+        insert_many(
+            session,
             upsert(dialect, table, ["url"], ["state", "attempts", "last_error", "walk_until", "fetched_at"]),
             list(fetched.values()),
         )

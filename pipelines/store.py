@@ -37,7 +37,7 @@ from crawler.items import ArticleItem, RejectItem, SearchHitItem, item_kind
 from crawler.logsafety import redact_text
 from crawler.parsing.text import clean
 from pipelines import frontier
-from pipelines.db import Database, is_transient, redact, upsert
+from pipelines.db import Database, insert_many, is_transient, redact, upsert
 from pipelines.frontier import RecrawlPolicy
 from pipelines.models import Article, ArticleRevision, HotEntry, Reject, SearchHit, Source, Topic, utcnow
 from pipelines.runs import database_for
@@ -141,7 +141,7 @@ class BatchWriter:
         rows = [
             {"name": name, "logo_url": logo, "first_seen_at": now, "last_seen_at": now} for name, logo in logos.items()
         ]
-        session.execute(_sources_upsert(self.database.dialect), rows)
+        insert_many(session, _sources_upsert(self.database.dialect), rows)
         for chunk in _chunks(missing):
             self.source_ids.update(session.execute(select(Source.name, Source.id).where(Source.name.in_(chunk))).all())
 
@@ -206,11 +206,12 @@ class BatchWriter:
                 }
             )
         if revisions:
-            session.execute(
-                upsert(self.database.dialect, ArticleRevision.__table__, ["article_id", "revision"]), revisions
+            insert_many(
+                session, upsert(self.database.dialect, ArticleRevision.__table__, ["article_id", "revision"]), revisions
             )
         if rows:
-            session.execute(
+            insert_many(
+                session,
                 upsert(
                     self.database.dialect,
                     Article.__table__,
@@ -271,7 +272,8 @@ class BatchWriter:
             }
             for h in latest.values()
         ]
-        session.execute(
+        insert_many(
+            session,
             upsert(
                 self.database.dialect,
                 SearchHit.__table__,
@@ -300,13 +302,14 @@ class BatchWriter:
         counts[f"{kind}/new"] += len(latest.keys() - existing)
         rows = [{**to_row(item), "first_seen_at": now, "last_seen_at": now} for item in latest.values()]
         update = [column for column in rows[0] if column not in (key, "first_seen_at")]
-        session.execute(upsert(self.database.dialect, model.__table__, [key], update), rows)
+        insert_many(session, upsert(self.database.dialect, model.__table__, [key], update), rows)
 
     def _rejects(
         self, session: Session, items: list[RejectItem], run_id: int | None, now: Any, counts: dict[str, int]
     ) -> None:
         if items:
-            session.execute(
+            insert_many(
+                session,
                 Reject.__table__.insert(),
                 [
                     {

@@ -3,13 +3,17 @@
 import sqlite3
 import threading
 import time
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from pipelines.db import Database, is_transient, redact
+from pipelines import db
+from pipelines.db import Database, insert_many, is_transient, redact, upsert
+from pipelines.frontier import _discovered_upsert
+from pipelines.models import FrontierEntry, SearchHit
 
 
 class PgError(Exception):
@@ -86,3 +90,104 @@ def test_sqlite_writers_take_the_lock_up_front_and_queue(sqlite_url: str) -> Non
     first.join()
     assert order == ["a in", "a out", "b in", "b out"]
     database.dispose()
+
+
+# -- insert_many: the store's write path, against SQLAlchemy's own executemany --------------
+
+
+def _frontier_rows(count: int, now: datetime, prefix: str = "https://www.fx168news.com/article/") -> list[dict]:
+    return [
+        {
+            "url": f"{prefix}{n}",
+            "state": "fetched",
+            "attempts": n % 3,
+            "listing_hash": f"{n:064x}",
+            "published_at": now - timedelta(hours=n) if n % 2 else None,  # None and aware values both
+            "discovered_at": now,
+            "fetched_at": now,
+        }
+        for n in range(count)
+    ]
+
+
+def _stored(database: Database, model: type) -> list[tuple]:
+    table = model.__table__
+    columns = [c for c in table.c if c.name != "id"]
+    with database.session() as session:
+        return [tuple(row) for row in session.execute(select(*columns).order_by(columns[0]))]
+
+
+def test_insert_many_stores_what_sqlalchemys_executemany_stores(database_url: str) -> None:
+    """Same rows through both paths (Python defaults, type conversion, ON CONFLICT constants)
+    into two copies of the schema: the tables must come out equal."""
+    now = datetime(2026, 11, 28, 19, 0, 30, 123456, tzinfo=UTC)
+    fast, slow = Database(database_url).prepare(), None
+    stmt = _discovered_upsert(fast.dialect)  # a CASE with constants of its own in ON CONFLICT
+    update = upsert(fast.dialect, FrontierEntry.__table__, ["url"], ["state", "published_at", "fetched_at"])
+    hits = upsert(fast.dialect, SearchHit.__table__, ["keyword", "tab", "page", "article_url"], ["title"])
+    hit_rows = [
+        {
+            "keyword": "现代",
+            "tab": "article",
+            "page": n // 10 + 1,
+            "rank": n % 10 + 1,
+            "article_url": f"https://www.fx168news.com/article/{n}",
+            "title": f"标题 {n} ‘quoted’ 100%",
+            "snippet": "现代 %s %(x)s ?",
+            "highlights": ["现代"] * (n % 3),
+            "source_name": "金融界",
+            "listed_on": date(2026, 11, 1 + n % 20),
+            "run_id": None,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+        for n in range(40)
+    ]
+    discovered = [
+        {k: r[k] for k in ("url", "state", "attempts", "listing_hash", "discovered_at")}
+        for r in _frontier_rows(60, now)
+    ]
+    try:
+        with fast.write_session() as session:
+            insert_many(session, stmt, discovered)  # 'kind' is left to its Python default
+            insert_many(session, update, _frontier_rows(30, now + timedelta(minutes=1)))
+            insert_many(session, hits, hit_rows)
+        copy_url = database_url.replace("fxcrawl.db", "copy.db") if database_url.startswith("sqlite") else None
+        if copy_url is None:
+            with fast.write_session() as session:  # PostgreSQL: the same database, emptied and refilled
+                fast_frontier, fast_hits = _stored(fast, FrontierEntry), _stored(fast, SearchHit)
+                session.execute(FrontierEntry.__table__.delete())
+                session.execute(SearchHit.__table__.delete())
+            slow = fast
+        else:
+            fast_frontier, fast_hits = _stored(fast, FrontierEntry), _stored(fast, SearchHit)
+            slow = Database(copy_url).prepare()
+        with slow.write_session() as session:
+            session.execute(stmt, discovered)
+            session.execute(update, _frontier_rows(30, now + timedelta(minutes=1)))
+            session.execute(hits, hit_rows)
+        assert _stored(slow, FrontierEntry) == fast_frontier
+        assert _stored(slow, SearchHit) == fast_hits
+        assert len(fast_frontier) == 60 and {row[1] for row in fast_frontier} == {"article"}
+        assert sum(1 for row in fast_frontier if row[2] == "fetched") == 60
+    finally:
+        fast.dispose()
+        if slow is not None and slow is not fast:
+            slow.dispose()
+
+
+def test_insert_many_splits_rows_across_statements(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db, "MAX_PARAMETERS", 20)  # 7 parameters a row: 2 rows a statement
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    database = Database(database_url).prepare()
+    try:
+        stmt = upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state"])
+        with database.write_session() as session:
+            insert_many(session, stmt, _frontier_rows(7, now))
+            insert_many(session, stmt, _frontier_rows(7, now))  # again: every row a conflict, updated
+            insert_many(session, stmt, [])
+        stored = _stored(database, FrontierEntry)
+        assert [row[0] for row in stored] == sorted(f"https://www.fx168news.com/article/{n}" for n in range(7))
+        assert {row[11] for row in stored} == {now}  # fetched_at, read back aware
+    finally:
+        database.dispose()
