@@ -139,7 +139,14 @@ def canonical_url(url: str, fetch_base: str | None = None) -> str:
     """One spelling per page: the portal's https origin, no fragment, no tracking parameters,
     sorted query. URLs of ``fetch_base`` (a replay server standing in for the portal) count
     as the portal's own."""
+    if _ALREADY_CANONICAL.fullmatch(url):  # nearly every URL a crawl meets: nothing to change
+        return url
     return _canonical_url(url, fetch_base)
+
+
+#: A URL that canonicalising leaves as it is: the canonical origin, a path of unreserved
+#: characters, none starting with a dot (so no dot segments), no query, no fragment.
+_ALREADY_CANONICAL = re.compile(re.escape(CANONICAL_BASE) + r"/(?:[\w~-][\w.~-]*(?:/[\w~-][\w.~-]*)*/?)?", re.ASCII)
 
 
 #: A crawl meets the same URL several times (a hit, its article's canonical link, the article,

@@ -3,6 +3,7 @@ runs (the store upserts); this only saves re-writing the same item twice within 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -17,25 +18,31 @@ from crawler.items import (
     SearchHitItem,
     SourceItem,
     TopicItem,
-    item_kind,
 )
+from pipelines.counting import BufferedCounts
 
 
 def dedupe_key(item: Any) -> tuple[Any, ...] | None:
     """The natural key an item is stored under (None: never deduplicated)."""
-    match item:
-        case ArticleItem(url=url) | HotEntryItem(url=url) | NotModifiedItem(url=url) | ListingVisitedItem(url=url):
-            return (item_kind(item), url)
-        case SourceItem(name=name) | TopicItem(name=name):
-            return (item_kind(item), name)
-        case SearchHitItem():
-            return ("hit", item.keyword, item.tab, item.page, item.url)
-    return None
+    key = _KEYS.get(type(item))
+    return key(item) if key else None
+
+
+_KEYS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
+    ArticleItem: lambda item: ("article", item.url),
+    HotEntryItem: lambda item: ("hot", item.url),
+    NotModifiedItem: lambda item: ("not_modified", item.url),
+    ListingVisitedItem: lambda item: ("listing", item.url),
+    SourceItem: lambda item: ("source", item.name),
+    TopicItem: lambda item: ("topic", item.name),
+    SearchHitItem: lambda item: ("hit", item.keyword, item.tab, item.page, item.url),
+}
 
 
 class DedupePipeline:
     def __init__(self, stats: StatsCollector) -> None:
         self.stats = stats
+        self.duplicates = BufferedCounts(stats)
         self.seen: set[tuple[Any, ...]] = set()
 
     @classmethod
@@ -48,7 +55,10 @@ class DedupePipeline:
         if key is None:
             return item
         if key in self.seen:
-            self.stats.inc_value(f"fxcrawl/duplicate/{key[0]}")
+            self.duplicates.inc(f"fxcrawl/duplicate/{key[0]}")
             raise DropItem(f"duplicate {key[0]} in this run: {key[1:]}", log_level="DEBUG")
         self.seen.add(key)
         return item
+
+    def close_spider(self) -> None:
+        self.duplicates.flush()

@@ -7,7 +7,7 @@ that crashed or was killed leaves its unfinished work where the next run finds i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -50,6 +50,12 @@ class RecrawlPolicy:
         if published_at is None or now - published_at >= self.max_age:
             return None
         return now + self.interval
+
+    def revisits(self, now: datetime) -> Callable[[datetime | None], datetime | None]:
+        """``next_visit`` for a batch at one ``now``: the cut-off and the revisit time are worked
+        out once, and every young article shares the one revisit value (converted once on write)."""
+        cutoff, revisit_at = now - self.max_age, now + self.interval
+        return lambda published_at: None if published_at is None or published_at <= cutoff else revisit_at
 
     def retry_at(self, attempts: int, now: datetime) -> datetime:
         return now + self.retry_delay * (2 ** max(0, attempts - 1))

@@ -233,6 +233,7 @@ class BatchWriter:
                 rows,
             )
         fetched: dict[bool, list[dict[str, Any]]] = {True: [], False: []}  # with a listing hash or without
+        next_visit = self.policy.revisits(now)
         for url, item in latest.items():
             row = {
                 "url": url,
@@ -240,7 +241,7 @@ class BatchWriter:
                 "etag": item.etag,
                 "last_modified": item.last_modified,
                 "fetched_at": now,
-                "next_fetch_at": self.policy.next_visit(item.published_at, now),
+                "next_fetch_at": next_visit(item.published_at),
             }
             if url in listing_hashes:
                 row["listing_hash"] = listing_hashes[url]
@@ -357,7 +358,12 @@ class StorePipeline:
         self.retry_max_wait = retry_max_wait
         self.retry_budget = retry_budget
         self.spool = Spool(spool_dir_for(spool_dir, database.url))
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(max_pending, batch_size))
+        # Items collect in ``pending`` (a list append per item, under a lock the writer takes
+        # only to sweep a batch that is due by age); full batches go through a bounded queue,
+        # which is the back-pressure: at most ``max_pending`` items wait for the database.
+        self.pending: list[Any] = []
+        self.lock = threading.Lock()
+        self.batches: queue.Queue[Any] = queue.Queue(maxsize=max(1, max_pending // max(1, batch_size)))
         self.thread: threading.Thread | None = None
 
     @classmethod
@@ -388,14 +394,20 @@ class StorePipeline:
     def process_item(self, item: Any) -> Any:
         if self.thread is None:  # Scrapy opens pipelines first; a caller that did not gets a writer all the same
             self.open_spider()
-        self.queue.put(item)
+        with self.lock:
+            self.pending.append(item)
+            if len(self.pending) < self.batch_size:
+                return item
+            batch, self.pending = self.pending, []
+        self.batches.put(batch)  # blocks while max_pending items wait for the database
         return item
 
     def close_spider(self) -> None:
         """Flush everything still held (also on SIGTERM, which Scrapy turns into a clean close)."""
         if self.thread is None:
             return
-        self.queue.put(_STOP)
+        self.batches.put(self._take_pending())
+        self.batches.put(_STOP)
         self.thread.join()
         self.thread = None
 
@@ -417,26 +429,23 @@ class StorePipeline:
     # -- the writer thread -------------------------------------------------------------
 
     def _run(self) -> None:
-        batch: list[Any] = []
-        deadline = 0.0
         while True:
             try:
-                item = self.queue.get(timeout=max(0.0, deadline - time.monotonic()) if batch else None)
-            except queue.Empty:  # the oldest item has waited max_delay
-                batch = self._flush(batch)
-                continue
-            if item is _STOP:
-                self._flush(batch)
+                batch = self.batches.get(timeout=self.max_delay)
+            except queue.Empty:  # nothing filled up for max_delay: what is pending is due
+                batch = self._take_pending()
+            if batch is _STOP:
                 return
-            if not batch:
-                deadline = time.monotonic() + self.max_delay
-            batch.append(item)
-            if len(batch) >= self.batch_size:
-                batch = self._flush(batch)
+            self._flush(batch)
 
-    def _flush(self, batch: list[Any]) -> list[Any]:
+    def _take_pending(self) -> list[Any]:
+        with self.lock:
+            batch, self.pending = self.pending, []
+        return batch
+
+    def _flush(self, batch: list[Any]) -> None:
         if not batch:
-            return batch
+            return
         started = time.perf_counter()
         try:
             counts = self.write(batch)
@@ -446,7 +455,6 @@ class StorePipeline:
             logger.error("could not store %d items (%s); spooled to %s", len(batch), _one_line(exc), path)
         else:
             logger.debug("stored %d items in %.1f ms: %s", len(batch), (time.perf_counter() - started) * 1000, counts)
-        return []
 
     def _log_retry(self, state: RetryCallState) -> None:
         self.stats.inc_value("fxcrawl/store/retries")

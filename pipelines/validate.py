@@ -41,7 +41,8 @@ from crawler.items import (
 )
 from crawler.parsing.dates import DateError, parse_published
 from crawler.parsing.encoding import garbled
-from crawler.parsing.text import clean
+from crawler.parsing.text import CONTROL_CHARACTERS, clean
+from pipelines.counting import BufferedCounts
 from pipelines.models import Article, SearchHit, Source, Topic
 
 logger = logging.getLogger(__name__)
@@ -71,8 +72,19 @@ TOPIC_MAX = _limit(Topic.name)
 class ValidatePipeline:
     def __init__(self, stats: StatsCollector, fetch_base: str, tz: str) -> None:
         self.stats = stats
+        self.count = stats.inc_value  # rare events, counted at once
+        self.validated = BufferedCounts(stats)  # one per item
         self.fetch_base = fetch_base
         self.tz = ZoneInfo(tz)
+        self.normalisers = {
+            ArticleItem: self._article,
+            SearchHitItem: self._hit,
+            SourceItem: self._source,
+            HotEntryItem: self._hot,
+            NotModifiedItem: self._not_modified,
+            ListingVisitedItem: self._listing,
+            TopicItem: self._topic,
+        }
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
@@ -85,68 +97,77 @@ class ValidatePipeline:
         if kind == "reject":  # made by the spider: a page that failed or did not parse
             if item.url and item.url.startswith(("http://", "https://")):
                 item.url = site.canonical_url(item.url, self.fetch_base)
-            self.stats.inc_value(f"fxcrawl/rejected/reason/{reason_category(item.reason)}")
+            self.count(f"fxcrawl/rejected/reason/{reason_category(item.reason)}")
             return item
         try:
             self.normalise(item)
         except Invalid as exc:
             reason = str(exc)
-            self.stats.inc_value("fxcrawl/rejected")
-            self.stats.inc_value(f"fxcrawl/rejected/{kind}")
-            self.stats.inc_value(f"fxcrawl/rejected/reason/{reason_category(reason)}")
+            self.count("fxcrawl/rejected")
+            self.count(f"fxcrawl/rejected/{kind}")
+            self.count(f"fxcrawl/rejected/reason/{reason_category(reason)}")
             return RejectItem(kind=kind, reason=reason, url=getattr(item, "url", None), payload=to_jsonable(item))
-        self.stats.inc_value(f"fxcrawl/validated/{kind}")
+        self.validated.inc(f"fxcrawl/validated/{kind}")
         return item
+
+    def close_spider(self) -> None:
+        self.validated.flush()
 
     def normalise(self, item: Any) -> None:
         """Normalise in place, or raise Invalid."""
-        match item:
-            case ArticleItem():
-                self._article(item)
-            case SearchHitItem():
-                self._hit(item)
-            case SourceItem():
-                item.name = _text(item.name, "source name", NAME_MAX)
-                item.logo_url = self._optional_url(item.logo_url)
-            case HotEntryItem():
-                item.title = _text(item.title, "title", TITLE_MAX)
-                item.url = self._url(item.url)
-            case NotModifiedItem():
-                item.url = self._url(item.url)
-            case ListingVisitedItem():
-                item.url = self._url(item.url)
-                item.next_url = self._url(item.next_url) if item.next_url else None
-            case TopicItem():
-                item.name = _text(item.name, "topic name", TOPIC_MAX)
-                item.url = self._url(item.url)
-                if item.discussions < 0:
-                    raise Invalid("unreadable discussion count")
-            case _:
-                raise Invalid(f"unknown item type {type(item).__name__}")
+        normalise = self.normalisers.get(type(item))
+        if normalise is None:
+            raise Invalid(f"unknown item type {type(item).__name__}")
+        normalise(item)
+
+    def _source(self, item: SourceItem) -> None:
+        item.name = _text(item.name, "source name", NAME_MAX)
+        item.logo_url = self._optional_url(item.logo_url)
+
+    def _hot(self, item: HotEntryItem) -> None:
+        item.title = _text(item.title, "title", TITLE_MAX)
+        item.url = self._url(item.url)
+
+    def _not_modified(self, item: NotModifiedItem) -> None:
+        item.url = self._url(item.url)
+
+    def _listing(self, item: ListingVisitedItem) -> None:
+        item.url = self._url(item.url)
+        item.next_url = self._url(item.next_url) if item.next_url else None
+
+    def _topic(self, item: TopicItem) -> None:
+        item.name = _text(item.name, "topic name", TOPIC_MAX)
+        item.url = self._url(item.url)
+        if item.discussions < 0:
+            raise Invalid("unreadable discussion count")
 
     def _article(self, item: ArticleItem) -> None:
         item.url = self._article_url(item)
-        item.title = _text(item.title, "title", TITLE_MAX)
-        item.source = _text(item.source, "source", NAME_MAX)
-        item.author = _text(item.author, "author", AUTHOR_MAX, required=False) or None
-        item.body = [text for text in (clean(p) for p in item.body) if text]
+        plain = _plain(item.title, item.source, item.author, item.published, *item.body, *item.tags)
+        item.title = _text(item.title, "title", TITLE_MAX, plain=plain)
+        item.source = _text(item.source, "source", NAME_MAX, plain=plain)
+        item.author = _text(item.author, "author", AUTHOR_MAX, required=False, plain=plain) or None
+        item.body = _paragraphs(item.body, plain)
         if not item.body:
             raise Invalid("missing body")
-        _check_encoding("body", "\n".join(item.body))
-        item.tags = list(dict.fromkeys(clean(t) for t in item.tags if clean(t)))
-        _check_encoding("tags", " ".join(item.tags))
+        item.tags = list(dict.fromkeys(_paragraphs(item.tags, plain)))
+        if not plain:
+            _check_encoding("body", "\n".join(item.body))
+            _check_encoding("tags", " ".join(item.tags))
         item.published = clean(item.published)[:PUBLISHED_TEXT_MAX]
         item.published_at = self._published(item.published, item.fetched_at, item.url, "article")
         item.content_hash = content_hash(item)
 
     def _hit(self, item: SearchHitItem) -> None:
         item.url = self._url(item.url)
-        item.title = _text(item.title, "title", TITLE_MAX)
-        item.source = _text(item.source, "source", NAME_MAX)
-        item.keyword = _text(item.keyword, "keyword", KEYWORD_MAX)
-        item.tab = _text(item.tab, "tab", TAB_MAX)
-        item.snippet = clean(item.snippet)
-        _check_encoding("snippet", item.snippet)
+        plain = _plain(item.title, item.source, item.keyword, item.tab, item.snippet)
+        item.title = _text(item.title, "title", TITLE_MAX, plain=plain)
+        item.source = _text(item.source, "source", NAME_MAX, plain=plain)
+        item.keyword = _text(item.keyword, "keyword", KEYWORD_MAX, plain=plain)
+        item.tab = _text(item.tab, "tab", TAB_MAX, plain=plain)
+        item.snippet = _fold(item.snippet) if plain else clean(item.snippet)
+        if not plain:
+            _check_encoding("snippet", item.snippet)
         item.source_logo = self._optional_url(item.source_logo)
         listed = self._published(item.date, item.fetched_at, item.url, "hit")
         item.listed_on = listed.date() if listed else None
@@ -177,9 +198,9 @@ class ValidatePipeline:
                 canonical = self._url(item.canonical_url)
             except Invalid:
                 canonical = None
-            if canonical and urlsplit(canonical).netloc == _CANONICAL_HOST and site.article_id(canonical):
+            if canonical and _is_portal_article(canonical):
                 return canonical
-            self.stats.inc_value("fxcrawl/validated/canonical_ignored")
+            self.count("fxcrawl/validated/canonical_ignored")
         return self._url(item.url)
 
     def _published(self, text: str, fetched_at: datetime | None, url: str, kind: str) -> datetime | None:
@@ -188,28 +209,58 @@ class ValidatePipeline:
         try:
             return parse_published(text, fetched_at or datetime.now(UTC), self.tz)
         except DateError as exc:
-            self.stats.inc_value(f"fxcrawl/dates/unknown/{kind}")
+            self.count(f"fxcrawl/dates/unknown/{kind}")
             logger.warning("%s, stored as unknown: %s", exc, url)
             return None
 
 
-def _text(value: str | None, name: str, limit: int, required: bool = True) -> str:
+def _text(value: str | None, name: str, limit: int, required: bool = True, plain: bool = False) -> str:
     """The field as clean text; Invalid if it is required and empty, too long for its column,
-    or garbled."""
-    text = clean(value)
+    or garbled. ``plain``: the caller found nothing to strip or check in the item's text."""
+    text = _fold(value) if plain else clean(value)
     if not text:
         if required:
             raise Invalid(f"missing {name}")
         return text
     if len(text) > limit:
         raise Invalid(f"{name} too long ({len(text)} characters, at most {limit})")
-    _check_encoding(name, text)
+    if not plain:
+        _check_encoding(name, text)
     return text
+
+
+def _paragraphs(texts: list[str], plain: bool) -> list[str]:
+    """Each text cleaned, the empty ones dropped."""
+    return [text for text in map(_fold if plain else clean, texts) if text]
+
+
+def _fold(text: str | None) -> str:
+    """``clean`` for text known to hold no control characters: whitespace folded, trimmed."""
+    return " ".join(text.split()) if text else ""
+
+
+def _plain(*texts: str | None) -> bool:
+    """True when none of the texts holds a control character or anything that may be garbled:
+    one search over an item's text instead of two per field (nearly every item is plain)."""
+    return not _SUSPECT.search("".join(text for text in texts if text))
 
 
 #: What ``garbled`` looks for: U+FFFD, Latin-1 letters, '锟斤拷'. Text without any of them (nearly
 #: all of it) cannot be garbled, and one C-level search says so without a pass per character.
 _MAYBE_GARBLED = re.compile("[\x80-\xff\ufffd]|锟斤拷")
+
+
+def _is_portal_article(url: str) -> bool:
+    """An article URL on the canonical host (the common spelling checked without parsing it)."""
+    if url.startswith(_ARTICLE_PREFIX) and url[len(_ARTICLE_PREFIX) :].isdecimal():
+        return True
+    return urlsplit(url).netloc == _CANONICAL_HOST and site.article_id(url) is not None
+
+
+_ARTICLE_PREFIX = site.article_url("")
+
+#: What ``clean`` strips or ``_MAYBE_GARBLED`` may find ('锟' starts '锟斤拷').
+_SUSPECT = re.compile(f"[{CONTROL_CHARACTERS}\x80-\xff\ufffd锟]")
 
 
 def _check_encoding(name: str, text: str) -> None:

@@ -19,6 +19,8 @@ def test_second_sighting_in_a_run_is_dropped_and_counted() -> None:
     dedupe.process_item(SourceItem("金融界"))
     with pytest.raises(DropItem):
         dedupe.process_item(SourceItem("金融界"))
+    assert crawler.stats.get_value("fxcrawl/duplicate/article") is None  # held until close (or 1,000 counts)
+    dedupe.close_spider()
     assert crawler.stats.get_value("fxcrawl/duplicate/article") == 1
     assert crawler.stats.get_value("fxcrawl/duplicate/source") == 1
 

@@ -21,7 +21,8 @@ from lxml.html import HtmlElement, HTMLParser
 
 #: NUL and the other C0 controls besides whitespace, and lone surrogates: never text;
 #: PostgreSQL refuses NUL outright and no UTF-8 encoder takes a lone surrogate.
-_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f\ud800-\udfff]")
+CONTROL_CHARACTERS = r"\x00-\x08\x0e-\x1b\x7f\ud800-\udfff"
+_CONTROLS = re.compile(f"[{CONTROL_CHARACTERS}]")
 _STRING = etree.XPath("string()")
 _TRANSLATOR = HTMLTranslator()
 #: Elements whose content is code or markup, not text a reader sees.
