@@ -12,7 +12,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -43,8 +43,8 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True, json_serializer=_json)
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+#: One encoder for every JSON column value: json.dumps with any option builds a new encoder per call.
+_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout_ms: int) -> None:
@@ -345,3 +345,41 @@ def _split_values(sql: str) -> tuple[str, str, str]:
         if depth == 0:
             return sql[:start], sql[start : end + 1], sql[end + 1 :]
     raise ValueError(f"insert_many: no VALUES group in {sql[:200]!r}")
+
+
+def select_in(session: Session, columns: Sequence[Any], key: Any, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of ``columns`` whose ``key`` column is one of ``values``, as the driver returns them.
+
+    For the store's lookups by natural key (which of these URLs or names are stored, and under
+    which id): integers and text need no type processing either way, and skipping SQLAlchemy's
+    per-value handling of a 1,000-value IN list is most of such a lookup's cost. Columns of
+    types that do need processing are refused: select() them.
+    """
+    if not values:
+        return []
+    connection = session.connection()
+    sql, marker = _select_in(tuple(columns), key, connection.dialect)
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(values), MAX_PARAMETERS):
+        chunk = tuple(values[start : start + MAX_PARAMETERS])
+        statement = sql.replace(_EXPANDING, ", ".join([marker] * len(chunk)))
+        rows.extend(tuple(row) for row in connection.exec_driver_sql(statement, chunk))
+    return rows
+
+
+_EXPANDING = "__[POSTCOMPILE_keys]"
+
+
+@lru_cache(maxsize=64)
+def _select_in(columns: tuple[Any, ...], key: Any, dialect: Dialect) -> tuple[str, str]:
+    for column in (*columns, key):
+        impl = column.type.dialect_impl(dialect)
+        if impl.bind_processor(dialect) or impl.result_processor(dialect, None):
+            raise ValueError(f"select_in: {column} needs type processing; use select()")
+    compiled = select(*columns).where(key.in_(bindparam("keys", expanding=True))).compile(dialect=dialect)
+    if _EXPANDING not in compiled.string:
+        raise NotImplementedError(f"select_in: unexpected SQL {compiled.string!r}")
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+    if marker is None:
+        raise NotImplementedError(f"select_in: paramstyle {dialect.paramstyle}")
+    return compiled.string, marker

@@ -37,7 +37,7 @@ from crawler.items import ArticleItem, RejectItem, SearchHitItem, item_kind
 from crawler.logsafety import redact_text
 from crawler.parsing.text import clean
 from pipelines import frontier
-from pipelines.db import Database, insert_many, is_transient, redact, upsert
+from pipelines.db import Database, insert_many, is_transient, redact, select_in, upsert
 from pipelines.frontier import RecrawlPolicy
 from pipelines.models import Article, ArticleRevision, HotEntry, Reject, SearchHit, Source, Topic, utcnow
 from pipelines.runs import database_for
@@ -142,8 +142,7 @@ class BatchWriter:
             {"name": name, "logo_url": logo, "first_seen_at": now, "last_seen_at": now} for name, logo in logos.items()
         ]
         insert_many(session, _sources_upsert(self.database.dialect), rows)
-        for chunk in _chunks(missing):
-            self.source_ids.update(session.execute(select(Source.name, Source.id).where(Source.name.in_(chunk))).all())
+        self.source_ids.update(select_in(session, (Source.name, Source.id), Source.name, missing))
 
     def _articles(
         self,
@@ -158,18 +157,26 @@ class BatchWriter:
         latest = {item.url: item for item in items}  # a later version in the same batch wins
         if not latest:
             return
-        stored: dict[str, Any] = {}
-        for chunk in _chunks(list(latest)):
-            stored.update(
+        # Which are stored, and as what: a light lookup by URL; the full previous version
+        # (kept as a revision) is read only for the articles that changed.
+        stored = {
+            url: (hash_, revision)
+            for url, hash_, revision in select_in(session, _VERSION_COLUMNS, Article.url, list(latest))
+        }
+        changed = [url for url, item in latest.items() if url in stored and stored[url][0] != item.content_hash]
+        previous_versions: dict[str, Any] = {}
+        for chunk in _chunks(changed):
+            previous_versions.update(
                 (row.url, row) for row in session.execute(select(*_REVISION_COLUMNS).where(Article.url.in_(chunk)))
             )
         rows, revisions = [], []
         for url, item in latest.items():
-            previous = stored.get(url)
-            if previous is None:
+            version = stored.get(url)
+            if version is None:
                 counts["article/new"] += 1
-            elif previous.content_hash != item.content_hash:
+            elif url in previous_versions:
                 counts["article/updated"] += 1
+                previous = previous_versions[url]
                 revisions.append(
                     {
                         "article_id": previous.id,
@@ -202,7 +209,7 @@ class BatchWriter:
                     "first_run_id": run_id,
                     "first_seen_at": now,
                     "updated_at": now,
-                    "revision": previous.revision + 1 if previous else 1,
+                    "revision": version[1] + 1 if version else 1,
                 }
             )
         if revisions:
@@ -486,6 +493,7 @@ def _one_line(exc: BaseException | None) -> str:
     return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__
 
 
+_VERSION_COLUMNS = (Article.url, Article.content_hash, Article.revision)
 _REVISION_COLUMNS = (
     Article.id,
     Article.url,
@@ -520,10 +528,7 @@ def _latest(items: Sequence[Any]) -> list[Any]:
 
 
 def _existing(session: Session, column: Any, keys: Iterable[Any]) -> set[Any]:
-    found: set[Any] = set()
-    for chunk in _chunks(list(keys)):
-        found.update(session.execute(select(column).where(column.in_(chunk))).scalars())
-    return found
+    return {key for (key,) in select_in(session, (column,), column, list(keys))}
 
 
 def _chunks(values: list[Any], size: int = LOOKUP_CHUNK) -> Iterable[list[Any]]:

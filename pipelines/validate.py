@@ -273,13 +273,17 @@ def reason_category(reason: str) -> str:
     return re.split(r"[:(]", reason, maxsplit=1)[0].strip() or "other"
 
 
+#: json.dumps(…, ensure_ascii=False) without building an encoder per call (the same text).
+_JSON = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def content_hash(item: ArticleItem) -> str:
     """What makes two versions of an article different: title, author, body and tags."""
-    payload = json.dumps([item.title, item.author, item.body, item.tags], ensure_ascii=False)
+    payload = _JSON([item.title, item.author, item.body, item.tags])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def listing_hash(hit: SearchHitItem) -> str:
     """What a listing shows of an article (title, snippet, source, date)."""
-    payload = json.dumps([clean(hit.title), clean(hit.snippet), clean(hit.source), clean(hit.date)], ensure_ascii=False)
+    payload = _JSON([clean(hit.title), clean(hit.snippet), clean(hit.source), clean(hit.date)])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

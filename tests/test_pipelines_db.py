@@ -191,3 +191,29 @@ def test_insert_many_splits_rows_across_statements(database_url: str, monkeypatc
         assert {row[11] for row in stored} == {now}  # fetched_at, read back aware
     finally:
         database.dispose()
+
+
+def test_select_in_finds_rows_by_key_in_chunks(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db, "MAX_PARAMETERS", 3)  # 7 keys: three statements
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    database = Database(database_url).prepare()
+    try:
+        stmt = upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state"])
+        with database.write_session() as session:
+            insert_many(session, stmt, _frontier_rows(10, now))
+        wanted = [f"https://www.fx168news.com/article/{n}" for n in (0, 2, 4, 6, 8, 10, 12)]  # 10 and 12 absent
+        with database.session() as session:
+            found = db.select_in(session, (FrontierEntry.url, FrontierEntry.attempts), FrontierEntry.url, wanted)
+            assert db.select_in(session, (FrontierEntry.url,), FrontierEntry.url, []) == []
+        assert sorted(found) == [(f"https://www.fx168news.com/article/{n}", n % 3) for n in (0, 2, 4, 6, 8)]
+    finally:
+        database.dispose()
+
+
+def test_select_in_refuses_columns_that_need_type_processing(sqlite_url: str) -> None:
+    database = Database(sqlite_url).prepare()
+    try:
+        with database.session() as session, pytest.raises(ValueError, match="type processing"):
+            db.select_in(session, (FrontierEntry.url, FrontierEntry.fetched_at), FrontierEntry.url, ["u"])
+    finally:
+        database.dispose()
