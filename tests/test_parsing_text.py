@@ -1,6 +1,15 @@
 import pytest
 
-from crawler.parsing.text import MarkupError, clean, document, highlighted_terms, joined_text, select_one, truncated
+from crawler.parsing.text import (
+    MarkupError,
+    clean,
+    document,
+    highlighted_terms,
+    joined_text,
+    select,
+    select_one,
+    truncated,
+)
 
 
 def test_clean_collapses_whitespace_and_drops_control_characters() -> None:
@@ -47,3 +56,23 @@ def test_a_page_without_its_end_is_truncated() -> None:
     assert truncated("")
     assert not truncated("<html><body><p>正文</p></BODY>")
     assert not truncated("<html><body><p>正文</p></body></html>\n")
+
+
+def test_long_text_loses_its_control_characters_and_lone_surrogates_too() -> None:
+    long = "央行" * 600  # long enough to be checked in its UTF-8 form
+    assert clean(f"{long}\x00\x7f{long}") == long + long
+    assert clean(f"{long}\ud800 {long}") == f"{long} {long}"
+    assert clean(f" {long}\n{long} ") == f"{long} {long}"
+
+
+def test_a_page_with_control_characters_and_surrounding_whitespace_reads_as_without_them() -> None:
+    page = "\u3000\n<html><body><p class='a\x01'>央\x00行</p><p>报\ud800告</p></body></html>\x7f \n"
+    doc = document(page)
+    assert [joined_text(p) for p in select(doc, "p")] == ["央行", "报告"]
+    assert select_one(doc, "p.a") is not None
+
+
+def test_the_end_of_a_page_is_found_wherever_it_is() -> None:
+    assert not truncated("<html><body><p>正文</p></body></html>" + " " * 5000)
+    assert not truncated("<html><body><p>正文</p></body>" + "<!-- x -->" * 500)
+    assert truncated("<html><body><p>" + "正文" * 5000)

@@ -6,7 +6,7 @@ PageParseError: its missing results and pagination would otherwise end the walk 
 
 from __future__ import annotations
 
-from lxml.html import HtmlElement
+from lxml import etree
 
 from crawler import site
 from crawler.items import HotEntryItem, PageLink, Pagination, SearchHitItem, SearchPage, TopicItem
@@ -61,7 +61,7 @@ def parse_search_page(html: str, url: str) -> SearchPage:
     )
 
 
-def _hit(node: HtmlElement, rank: int, resolve: LinkResolver, keyword: str, tab: str, page: int) -> SearchHitItem:
+def _hit(node: etree._Element, rank: int, resolve: LinkResolver, keyword: str, tab: str, page: int) -> SearchHitItem:
     link = select_one(node, S.result_title)
     snippet = select_one(node, S.result_snippet)
     logo = select_one(node, S.result_source_logo)
@@ -81,7 +81,7 @@ def _hit(node: HtmlElement, rank: int, resolve: LinkResolver, keyword: str, tab:
     )
 
 
-def _pagination(doc: HtmlElement, url: str, resolve: LinkResolver) -> Pagination:
+def _pagination(doc: etree._Element, url: str, resolve: LinkResolver) -> Pagination:
     current_text = first_text(doc, S.page_current)
     if not current_text.isdigit():
         raise PageParseError(url, f"pagination without a current page number: {current_text!r}")
@@ -101,7 +101,7 @@ def _pagination(doc: HtmlElement, url: str, resolve: LinkResolver) -> Pagination
     )
 
 
-def _hot(doc: HtmlElement, resolve: LinkResolver) -> list[HotEntryItem]:
+def _hot(doc: etree._Element, resolve: LinkResolver) -> list[HotEntryItem]:
     entries = []
     for rank, node in enumerate(select(doc, S.hot_entry), start=1):
         link = select_one(node, S.hot_link)
@@ -110,7 +110,7 @@ def _hot(doc: HtmlElement, resolve: LinkResolver) -> list[HotEntryItem]:
     return entries
 
 
-def _topics(doc: HtmlElement, resolve: LinkResolver) -> list[TopicItem]:
+def _topics(doc: etree._Element, resolve: LinkResolver) -> list[TopicItem]:
     topics = []
     for rank, node in enumerate(select(doc, S.topic_entry), start=1):
         link = select_one(node, S.topic_link)

@@ -17,18 +17,25 @@ from urllib.parse import urljoin, urlsplit
 
 from cssselect import HTMLTranslator
 from lxml import etree
-from lxml.html import HtmlElement, HTMLParser
 
 #: NUL and the other C0 controls besides whitespace, and lone surrogates: never text;
 #: PostgreSQL refuses NUL outright and no UTF-8 encoder takes a lone surrogate.
 CONTROL_CHARACTERS = r"\x00-\x08\x0e-\x1b\x7f\ud800-\udfff"
 _CONTROLS = re.compile(f"[{CONTROL_CHARACTERS}]")
-_STRING = etree.XPath("string()")
+#: The same controls in UTF-8 (surrogates aside): one byte each, a byte no other character's
+#: encoding contains, so looking for them in the encoded page finds exactly the controls.
+_CONTROL_BYTES = bytes(byte for byte in range(0x80) if _CONTROLS.match(chr(byte)))
+#: Plain str results: a "smart" string would keep the whole tree alive through its item.
+_STRING = etree.XPath("string()", regexp=False, smart_strings=False)
 _TRANSLATOR = HTMLTranslator()
 #: Elements whose content is code or markup, not text a reader sees.
 NOT_TEXT = ("script", "style", "noscript", "template")
 #: What the end of a page that arrived whole looks like.
 _PAGE_END = re.compile(r"</(?:html|body)\s*>", re.IGNORECASE)
+#: How far from the end a whole page's closing tag is looked for before the whole page is.
+_PAGE_END_WINDOW = 1024
+#: Text at least this long is checked for control characters in its UTF-8 encoding.
+_LONG_TEXT = 1000
 
 
 class MarkupError(ValueError):
@@ -39,22 +46,40 @@ def clean(text: str | None) -> str:
     """Drop control characters, collapse runs of whitespace to one space and trim; None becomes ''."""
     if not text:
         return ""
-    if _CONTROLS.search(text):
+    if _has_controls(text):
         text = _CONTROLS.sub("", text)
     return " ".join(text.split())  # str.split() is the fast way to fold every kind of whitespace
 
 
-def document(html: str) -> HtmlElement:
+def _has_controls(text: str) -> bool:
+    """Does ``text`` hold a control character? In long text (a snippet, an article body),
+    encoding it and looking for the control bytes is faster than the regex, which tests every
+    character in turn."""
+    if len(text) < _LONG_TEXT:
+        return _CONTROLS.search(text) is not None
+    try:
+        return _has_control_bytes(text.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate
+        return True
+
+
+def _has_control_bytes(data: bytes) -> bool:
+    return any(byte in data for byte in _CONTROL_BYTES)  # a memchr per byte value
+
+
+def document(html: str) -> etree._Element:
     """The page's root element, without script, style, noscript and template elements.
 
     lxml's HTML parser in recovery mode (huge trees allowed, as parsel does) closes unclosed
     tags the way browsers mostly do. Past libxml2's nesting limit (2048 levels) it stops
     reading and returns a tree without the rest of the page: that raises MarkupError, so a
     page built to defeat the parser is rejected, not stored with half its content.
+
+    The tree is made of plain lxml elements: lxml.html's element classes cost a Python
+    class lookup for every element the parsers touch, and the parsers use none of their methods.
     """
-    text = _CONTROLS.sub("", html) if html and _CONTROLS.search(html) else (html or "")
-    parser = HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
-    root = etree.fromstring(text.strip().encode("utf-8") or b"<html></html>", parser=parser)
+    parser = etree.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+    root = etree.fromstring(_page_bytes(html) or b"<html></html>", parser=parser)
     if root is None:  # nothing an HTML parser recognises (whitespace, a lone comment)
         root = etree.fromstring(b"<html></html>", parser=parser)
     for error in parser.error_log:
@@ -65,45 +90,83 @@ def document(html: str) -> HtmlElement:
     return root
 
 
+def _page_bytes(html: str | None) -> bytes:
+    """The page as UTF-8, trimmed, without control characters.
+
+    Pages nearly never hold a control character, and looking for one in the encoded page
+    (which the parser needs anyway) is several times faster than a regex over the str; only a
+    page that does hold one (or a lone surrogate, which UTF-8 cannot encode) takes the regex.
+    Trimming first is safe: whitespace is never a control, so the controls are all inside.
+    """
+    text = (html or "").strip()
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return _without_controls(text)
+    return _without_controls(text) if _has_control_bytes(data) else data
+
+
+def _without_controls(text: str) -> bytes:
+    return _CONTROLS.sub("", text).strip().encode("utf-8")
+
+
 #: The reject reason of a page that stops before its end.
 TRUNCATED = "truncated page: no closing </body> or </html>"
 
 
 def truncated(html: str) -> bool:
-    """Does the page stop before its closing </body> or </html> (a download cut short)?"""
-    return not _PAGE_END.search(html or "")
+    """Does the page stop before its closing </body> or </html> (a download cut short)?
+
+    A whole page ends with them, so the last kilobyte is read first; only a page without
+    them there is searched from the start.
+    """
+    html = html or ""
+    if _PAGE_END.search(html, max(0, len(html) - _PAGE_END_WINDOW)):
+        return False
+    return not _PAGE_END.search(html)
 
 
 @cache
 def _compiled(css: str) -> etree.XPath:
-    return etree.XPath(_TRANSLATOR.css_to_xpath(css))
+    return etree.XPath(_TRANSLATOR.css_to_xpath(css), regexp=False)
 
 
-def select(node: HtmlElement, css: str) -> list[HtmlElement]:
+def select(node: etree._Element, css: str) -> list[etree._Element]:
     return _compiled(css)(node)
 
 
-def select_one(node: HtmlElement, css: str) -> HtmlElement | None:
+def select_one(node: etree._Element, css: str) -> etree._Element | None:
     found = _compiled(css)(node)
     return found[0] if found else None
 
 
-def joined_text(node: HtmlElement) -> str:
+def joined_text(node: etree._Element) -> str:
     """All text under a node as one string.
 
     The portal wraps every highlighted character in its own element, so the text of a
     snippet is split across many nodes (…中国式 | 现 | 代 | 化…); joining them without
     separators gives back the sentence as written (…中国式现代化…).
     """
-    return clean(_STRING(node))
+    return clean(_string(node))
 
 
-def first_text(node: HtmlElement, css: str) -> str:
+def _string(node: etree._Element) -> str:
+    """XPath's string(): the text under a node, without its tail.
+
+    Most nodes a parser reads (a title, a date, one highlighted character) hold nothing but
+    their text, and reading ``.text`` is a fraction of the cost of an XPath call.
+    """
+    if len(node):
+        return _STRING(node)
+    return node.text or ""
+
+
+def first_text(node: etree._Element, css: str) -> str:
     found = select_one(node, css)
     return joined_text(found) if found is not None else ""
 
 
-def highlighted_terms(node: HtmlElement, highlight_class: str) -> list[str]:
+def highlighted_terms(node: etree._Element, highlight_class: str) -> list[str]:
     """The highlighted terms of a snippet: adjacent highlighted elements form one term (现 + 代 = 现代)."""
     terms: list[str] = []
     previous_was_highlight = False
@@ -112,7 +175,7 @@ def highlighted_terms(node: HtmlElement, highlight_class: str) -> list[str]:
             previous_was_highlight = previous_was_highlight and not child.tail
             continue
         if highlight_class in (child.get("class") or "").split():
-            char = _STRING(child)
+            char = _string(child)
             if previous_was_highlight:
                 terms[-1] += char
             else:
