@@ -78,11 +78,29 @@ def install() -> None:
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
-            redact_record(record)
+            if _will_be_handled(record):
+                redact_record(record)
             return record
 
         logging.setLogRecordFactory(factory)
         _installed = True
+
+
+def _will_be_handled(record: logging.LogRecord) -> bool:
+    """Does any handler take records of this level from this logger? Scrapy filters by level at
+    its handler, not at the loggers, so DEBUG records (one per dropped item, with the item in
+    its message) are made and then discarded; formatting those to redact them was most of what
+    logging cost a crawl."""
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    found = False
+    while logger is not None:
+        for handler in logger.handlers:
+            found = True
+            if record.levelno >= handler.level:
+                return True
+        logger = logger.parent if logger.propagate else None
+    last_resort = logging.lastResort
+    return not found and last_resort is not None and record.levelno >= last_resort.level
 
 
 def redact_record(record: logging.LogRecord) -> None:

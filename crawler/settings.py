@@ -41,6 +41,14 @@ REMOTE_CONTROL_ENABLED = False
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 
+# Per-response overhead that buys nothing here. Scrapy starts CONCURRENT_ITEMS asyncio tasks for
+# every response's output (100 by default, for an article page's one item); the pipelines do not
+# await, so a few are as fast. And it re-reads a generator callback's source with ast on every
+# response to warn about `return value` in generators (its cache is keyed by the bound method,
+# made anew per call); tests/test_spiders_search.py checks that once instead.
+CONCURRENT_ITEMS = 16
+WARN_ON_GENERATOR_RETURN_VALUE = False
+
 ITEM_PIPELINES = {
     "pipelines.validate.ValidatePipeline": 100,
     "pipelines.dedupe.DedupePipeline": 200,

@@ -371,6 +371,33 @@ def test_log_records_are_redacted_whatever_logs_them(caplog: pytest.LogCaptureFi
     assert logsafety.redact_text(f"x postgresql://u:{password}@h y") == "x postgresql://u:***@h y"
 
 
+def test_records_no_handler_takes_are_not_formatted_to_be_redacted() -> None:
+    """Scrapy makes a DEBUG record per dropped item even at LOG_LEVEL=WARNING (it filters at its
+    handler); formatting each to redact it cost more than the rest of logging."""
+    logsafety.install()
+
+    class Loud:
+        formatted = 0
+
+        def __str__(self) -> str:
+            Loud.formatted += 1
+            return "item"
+
+    logger = logging.getLogger("fxcrawl.test.logsafety.quiet")
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: None  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    try:
+        logger.debug("dropped %s", Loud())
+        assert Loud.formatted == 0
+        logger.warning("kept %s", Loud())
+        assert Loud.formatted == 1  # a record a handler takes is still redacted (formatted) at once
+    finally:
+        logger.removeHandler(handler)
+
+
 # -- 9. a crawl opens no listening port -------------------------------------------------------
 
 

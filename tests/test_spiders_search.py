@@ -1,6 +1,7 @@
 """The spider's routing, on fixture pages handed to it as responses (no engine, no network)."""
 
 import asyncio
+import inspect
 
 import pytest
 from conftest import make_crawler
@@ -59,10 +60,15 @@ def test_a_listing_yields_records_follows_results_and_the_next_page() -> None:
     listings = [o for o in out if isinstance(o, Request) and "/search" in o.url]
     assert len(hits) == 10 and len(details) == 10
     assert [r.url for r in details] == [h.url for h in hits]
-    assert sum(isinstance(o, SourceItem) for o in out) == 10
+    sources = [o for o in out if isinstance(o, SourceItem)]
+    assert [(o.name, o.logo_url) for o in sources] == list(dict.fromkeys((h.source, h.source_logo) for h in hits))
+    assert len(sources) == 4  # 金融界, 金色财经, 格上财富, 证券之星: each outlet once, not once per result
     assert sum(isinstance(o, HotEntryItem) for o in out) == 5
     assert sum(isinstance(o, TopicItem) for o in out) == 5
     assert [r.url for r in listings] == [site.search_url("现代", 954, base=BASE)]
+    again = list(s.parse_listing(response(url), last=955))
+    assert not [o for o in again if isinstance(o, SourceItem)]  # already yielded in this run
+    assert len([o for o in again if isinstance(o, SearchHitItem)]) == 10
 
 
 def test_paging_stops_at_the_end_of_the_range_and_at_max_pages() -> None:
@@ -98,3 +104,13 @@ def test_side_lists_already_yielded_by_the_run_are_not_yielded_again() -> None:
     assert sum(isinstance(o, HotEntryItem | TopicItem) for o in first) == 10
     assert not [o for o in again if isinstance(o, HotEntryItem | TopicItem)]
     assert sum(isinstance(o, SearchHitItem) for o in again) == 10
+
+
+def test_no_callback_is_a_generator_that_returns_a_value() -> None:
+    """What Scrapy's WARN_ON_GENERATOR_RETURN_VALUE would check on every response (it is off)."""
+    from scrapy.utils.misc import is_generator_with_return_value
+
+    s = spider()
+    callbacks = [s.parse_listing, s.parse_article, s.failed, s._new_sidebar_entries]
+    assert all(inspect.isgeneratorfunction(c) for c in callbacks)
+    assert not any(is_generator_with_return_value(c) for c in callbacks)

@@ -62,6 +62,7 @@ class SearchSpider(scrapy.Spider):
         self.base_url = site.CANONICAL_BASE
         self.listings_requested = 0
         self.sidebar_seen: set[tuple[Any, ...]] = set()
+        self.sources_seen: set[tuple[str, str | None]] = set()
         self.run_args = {"keyword": self.keyword, "tab": tab, "pages": pages, "max_pages": self.max_pages}
 
     @classmethod
@@ -92,7 +93,9 @@ class SearchSpider(scrapy.Spider):
         self._count("fxcrawl/pages/listing")
         fetched_at = datetime.now(UTC)  # relative dates ("3小时前") count from here
         for hit in page.hits:
-            yield SourceItem(hit.source, hit.source_logo)
+            if (hit.source, hit.source_logo) not in self.sources_seen:  # a run's few outlets, once each
+                self.sources_seen.add((hit.source, hit.source_logo))
+                yield SourceItem(hit.source, hit.source_logo)
             hit.fetched_at = fetched_at
             yield hit
             if hit.url:
