@@ -115,3 +115,20 @@ def test_an_empty_result_list_is_not_an_error() -> None:
     )
     page = parse_search_page(html, SEARCH_953_URL)
     assert page.hits == [] and page.pagination.next_url is None
+
+
+def test_a_second_pagination_block_is_read_with_the_first() -> None:
+    """The pagination's parts are looked for in the whole page when it has more than one
+    block: the first current page in the page wins, and the links of both blocks count."""
+    html = SEARCH_953.read_text(encoding="utf-8")
+    extra = (
+        '<div class="pagination"><span class="page current">7</span>'
+        '<a class="page" href="/search?keyword=x&amp;page=8">8</a>'
+        '<a class="next" href="/search?keyword=x&amp;page=8">下一页</a></div>'
+    )
+    at = html.index('<section class="search-results">')
+    pagination = parse_search_page(html[:at] + extra + html[at:], SEARCH_953_URL).pagination
+    assert (pagination.current, pagination.last) == (7, 1000)
+    assert [link.number for link in pagination.links] == [8, 1, 951, 952, 954, 955, 1000]
+    assert pagination.prev_url.endswith("page=952")
+    assert pagination.next_url == "https://www.fx168news.com/search?keyword=x&page=8"

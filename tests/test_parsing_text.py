@@ -8,7 +8,9 @@ from crawler.parsing.text import (
     joined_text,
     select,
     select_one,
+    snippet_text,
     truncated,
+    within,
 )
 
 
@@ -58,6 +60,22 @@ def test_a_page_without_its_end_is_truncated() -> None:
     assert not truncated("<html><body><p>正文</p></body></html>\n")
 
 
+def test_a_snippet_is_read_in_one_pass_as_joined_text_and_highlighted_terms() -> None:
+    """snippet_text gives what joined_text and highlighted_terms give: comments are not text
+    and do not split a term, a script is gone, text or another element between highlights
+    splits them, and a highlight's own markup is part of its term."""
+    node = select_one(
+        document(
+            "<p>前<span class='hl'>现</span><!-- c --><span class='hl x'>代</span>化<script>s</script>"
+            "<span class='hl'>中<b>国</b></span>x<span class='hl'>式</span><i>i</i><span class='hl'>现</span>"
+            "<span class='hl'>代</span><!-- c -->尾 \n 句</p>"
+        ),
+        "p",
+    )
+    assert snippet_text(node, "hl") == ("前现代化中国x式i现代尾 句", ["现代", "中国", "式", "现代"])
+    assert snippet_text(node, "hl") == (joined_text(node), highlighted_terms(node, "hl"))
+
+
 def test_long_text_loses_its_control_characters_and_lone_surrogates_too() -> None:
     long = "央行" * 600  # long enough to be checked in its UTF-8 form
     assert clean(f"{long}\x00\x7f{long}") == long + long
@@ -76,3 +94,22 @@ def test_the_end_of_a_page_is_found_wherever_it_is() -> None:
     assert not truncated("<html><body><p>正文</p></body></html>" + " " * 5000)
     assert not truncated("<html><body><p>正文</p></body>" + "<!-- x -->" * 500)
     assert truncated("<html><body><p>" + "正文" * 5000)
+
+
+@pytest.mark.parametrize(
+    ("css", "inside"),
+    [
+        ("div.pagination .current", True),
+        ("div.pagination > a.page", True),
+        ("div.pagination ul li a", True),
+        ("div.pagination", False),  # the block itself
+        ("div.pagination + a", False),  # a sibling is outside the block
+        ("div.pagination ~ p a", False),
+        ("div.pagination a, a.next", False),  # the second selector can match anywhere
+        ("main div.pagination a", False),  # anchored at main, not at the block
+        ("div.pager a", False),
+    ],
+)
+def test_within_tells_which_selectors_only_match_inside_a_block(css: str, inside: bool) -> None:
+    assert within(css, "div.pagination") is inside
+    assert not within(css, "main div.pagination")  # only a simple selector is a block

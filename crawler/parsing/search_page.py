@@ -17,14 +17,18 @@ from crawler.parsing.text import (
     MarkupError,
     document,
     first_text,
-    highlighted_terms,
     joined_text,
     select,
     select_one,
+    snippet_text,
     truncated,
+    within,
 )
 
 S = site.SEARCH
+#: The pagination's parts are found inside its block (their selectors start with the block's),
+#: so on a page with one block only the block is searched for them, not the whole page.
+_PARTS_IN_BLOCK = all(within(css, S.pagination) for css in (S.page_current, S.page_links, S.page_prev, S.page_next))
 
 
 def parse_search_page(html: str, url: str) -> SearchPage:
@@ -35,7 +39,8 @@ def parse_search_page(html: str, url: str) -> SearchPage:
         raise PageParseError(url, str(exc)) from None
     if truncated(html):
         raise PageParseError(url, TRUNCATED)
-    if select_one(doc, S.result_list) is None or select_one(doc, S.pagination) is None:
+    blocks = select(doc, S.pagination)
+    if select_one(doc, S.result_list) is None or not blocks:
         raise PageParseError(url, "not a search listing page: no result list or pagination")
     query = site.parse_search_url(url)
     keyword_input = select_one(doc, S.keyword_input)
@@ -45,7 +50,7 @@ def parse_search_page(html: str, url: str) -> SearchPage:
         raise PageParseError(url, "search page without a keyword")
     tab = query.tab if query else site.ARTICLE_TAB
     resolve = LinkResolver(url)
-    pagination = _pagination(doc, url, resolve)
+    pagination = _pagination(blocks[0] if len(blocks) == 1 and _PARTS_IN_BLOCK else doc, url, resolve)
     hits = [
         _hit(node, rank, resolve, keyword, tab, pagination.current)
         for rank, node in enumerate(select(doc, S.result), start=1)
@@ -66,6 +71,7 @@ def _hit(node: etree._Element, rank: int, resolve: LinkResolver, keyword: str, t
     snippet = select_one(node, S.result_snippet)
     logo = select_one(node, S.result_source_logo)
     logo_src = logo.get("src") if logo is not None else None
+    text, highlights = snippet_text(snippet, S.highlight_class) if snippet is not None else ("", [])
     return SearchHitItem(
         keyword=keyword,
         tab=tab,
@@ -73,25 +79,26 @@ def _hit(node: etree._Element, rank: int, resolve: LinkResolver, keyword: str, t
         rank=rank,
         url=resolve(link.get("href")) if link is not None else "",
         title=joined_text(link) if link is not None else "",
-        snippet=joined_text(snippet) if snippet is not None else "",
-        highlights=highlighted_terms(snippet, S.highlight_class) if snippet is not None else [],
+        snippet=text,
+        highlights=highlights,
         source=first_text(node, S.result_source_name),
         source_logo=resolve(logo_src) if logo_src else None,
         date=first_text(node, S.result_date),
     )
 
 
-def _pagination(doc: etree._Element, url: str, resolve: LinkResolver) -> Pagination:
-    current_text = first_text(doc, S.page_current)
+def _pagination(scope: etree._Element, url: str, resolve: LinkResolver) -> Pagination:
+    """The pagination widget, read from ``scope``: the page, or its only pagination block."""
+    current_text = first_text(scope, S.page_current)
     if not current_text.isdigit():
         raise PageParseError(url, f"pagination without a current page number: {current_text!r}")
     current = int(current_text)
     links = [
         PageLink(int(text), resolve(a.get("href")))
-        for a in select(doc, S.page_links)
+        for a in select(scope, S.page_links)
         if (text := joined_text(a)).isdigit() and a.get("href")
     ]
-    prev, nxt = select_one(doc, S.page_prev), select_one(doc, S.page_next)
+    prev, nxt = select_one(scope, S.page_prev), select_one(scope, S.page_next)
     return Pagination(
         current=current,
         last=max([current, *(link.number for link in links)]),

@@ -15,7 +15,8 @@ import re
 from functools import cache
 from urllib.parse import urljoin, urlsplit
 
-from cssselect import HTMLTranslator
+from cssselect import HTMLTranslator, parse
+from cssselect.parser import CombinedSelector
 from lxml import etree
 
 #: NUL and the other C0 controls besides whitespace, and lone surrogates: never text;
@@ -140,6 +141,25 @@ def select_one(node: etree._Element, css: str) -> etree._Element | None:
     return found[0] if found else None
 
 
+def within(css: str, container: str) -> bool:
+    """Is ``css`` the simple selector ``container`` followed by descendant and child steps only
+    (``div.pagination a.page``, ``div.pagination > a``)?
+
+    Everything ``css`` selects then lies inside an element ``container`` selects, so on a page
+    where ``container`` selects one element, selecting from that element finds exactly what
+    selecting from the whole page does, without walking the rest of the page.
+    """
+    outer, inner = parse(container), parse(css)
+    if len(outer) != 1 or len(inner) != 1 or outer[0].pseudo_element or inner[0].pseudo_element:
+        return False
+    if isinstance(outer[0].parsed_tree, CombinedSelector):
+        return False
+    tree = inner[0].parsed_tree
+    while isinstance(tree, CombinedSelector) and tree.combinator in (" ", ">"):
+        tree = tree.selector
+    return tree is not inner[0].parsed_tree and repr(tree) == repr(outer[0].parsed_tree)
+
+
 def joined_text(node: etree._Element) -> str:
     """All text under a node as one string.
 
@@ -168,22 +188,37 @@ def first_text(node: etree._Element, css: str) -> str:
 
 def highlighted_terms(node: etree._Element, highlight_class: str) -> list[str]:
     """The highlighted terms of a snippet: adjacent highlighted elements form one term (现 + 代 = 现代)."""
+    return snippet_text(node, highlight_class)[1]
+
+
+def snippet_text(node: etree._Element, highlight_class: str) -> tuple[str, list[str]]:
+    """``joined_text(node)`` and ``highlighted_terms(node, highlight_class)`` in one pass.
+
+    A snippet's text is its own text, then each child's text and tail (comments and
+    processing instructions have no text, only a tail); lxml makes a new str for every
+    tail it is asked for, and a long snippet is mostly tails, so each is read once here.
+    """
+    pieces = [node.text or ""]
     terms: list[str] = []
     previous_was_highlight = False
     for child in node:
+        tail = child.tail
         if not isinstance(child.tag, str):  # a comment or processing instruction
-            previous_was_highlight = previous_was_highlight and not child.tail
-            continue
-        if highlight_class in (child.get("class") or "").split():
+            previous_was_highlight = previous_was_highlight and not tail
+        elif highlight_class in (child.get("class") or "").split():
             char = _string(child)
+            pieces.append(char)
             if previous_was_highlight:
                 terms[-1] += char
             else:
                 terms.append(char)
-            previous_was_highlight = not child.tail  # text between two highlights splits them
+            previous_was_highlight = not tail  # text between two highlights splits them
         else:
+            pieces.append(_string(child))
             previous_was_highlight = False
-    return terms
+        if tail:
+            pieces.append(tail)
+    return clean("".join(pieces)), terms
 
 
 class LinkResolver:
