@@ -96,6 +96,7 @@ FXCRAWL_COMPONENTS = frozenset(
         "NEWSPIDER_MODULE",
         "FEEDS",
         "LOG_LEVEL",
+        "LOG_FORMATTER",
     }
 )
 

@@ -48,6 +48,8 @@ LOG_LEVEL = "INFO"
 # made anew per call); tests/test_spiders_search.py checks that once instead.
 CONCURRENT_ITEMS = 16
 WARN_ON_GENERATOR_RETURN_VALUE = False
+# No per-response or per-item DEBUG record is built unless LOG_LEVEL shows it.
+LOG_FORMATTER = "crawler.logformat.LevelAwareLogFormatter"
 
 ITEM_PIPELINES = {
     "pipelines.validate.ValidatePipeline": 100,
