@@ -98,17 +98,21 @@ def article_records(count: int, start: int = 0, keyword: str = KEYWORD) -> list[
 
 
 def items_for(records: list[dict[str, Any]], start: int = 0, keyword: str = KEYWORD) -> list[Any]:
-    """Fresh items, in the order a crawl yields them for each result: source, search hit, article.
+    """Fresh items, in the order a crawl yields them for each result: the outlet's source (the
+    first time the run meets it, as the spider does), the search hit, the article.
 
     Pipelines normalise items in place, so every measurement needs its own copies.
     """
     items: list[Any] = []
+    sources_seen: set[tuple[str, str]] = set()
     for offset, record in enumerate(records):
         index = start + offset
         url = site.article_url(record["id"])
         hit = search_hit(record)
         logo = site.CANONICAL_BASE + hit["source_logo"]
-        items.append(SourceItem(record["source"], logo))
+        if (record["source"], logo) not in sources_seen:
+            sources_seen.add((record["source"], logo))
+            items.append(SourceItem(record["source"], logo))
         items.append(
             SearchHitItem(
                 keyword=keyword,

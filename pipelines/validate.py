@@ -231,7 +231,9 @@ def _text(value: str | None, name: str, limit: int, required: bool = True, plain
 
 def _paragraphs(texts: list[str], plain: bool) -> list[str]:
     """Each text cleaned, the empty ones dropped."""
-    return [text for text in map(_fold if plain else clean, texts) if text]
+    if plain:  # _fold, inlined: an article has dozens of paragraphs
+        return [text for text in [" ".join(t.split()) for t in texts] if text]
+    return [text for text in map(clean, texts) if text]
 
 
 def _fold(text: str | None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil import parser as dateutil_parser
@@ -48,6 +49,8 @@ def parse_site_datetime(text: str, now: datetime, tz: tzinfo = SITE_TZ) -> datet
     raw = (text or "").strip()
     if not raw:
         raise DateError("empty date")
+    if (plain := _plain(raw, tz)) is not None:  # the usual forms; they never depend on ``now``
+        return plain
     local_now = now.astimezone(tz)
     if raw in _JUST_NOW:
         return local_now
@@ -60,12 +63,6 @@ def parse_site_datetime(text: str, now: datetime, tz: tzinfo = SITE_TZ) -> datet
             return _local(datetime(day.year, day.month, day.day, hour, minute), tz)
         except ValueError as exc:  # 昨天 25:61
             raise DateError(f"unreadable date {text!r}") from exc
-    if match := _PLAIN.fullmatch(raw):
-        year, month, day, hour, minute = match.groups()
-        try:
-            return _local(datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0)), tz)
-        except ValueError:
-            pass  # not a calendar date (2023-13-45): the general parser decides, as for any other text
     year_missing = False
     if match := _CJK_DATE.search(raw):
         year_missing = match.group(1) is None
@@ -84,6 +81,20 @@ def parse_site_datetime(text: str, now: datetime, tz: tzinfo = SITE_TZ) -> datet
     if year_missing and result > local_now + timedelta(days=1):
         result = result.replace(year=result.year - 1)
     return result
+
+
+@lru_cache(maxsize=8192)
+def _plain(raw: str, tz: tzinfo) -> datetime | None:
+    """'YYYY-MM-DD[ HH:MM]' as an aware datetime; None for any other text, and for one that is no
+    calendar date (2023-13-45), which the general parser then judges like any other text.
+    Cached: a listing's dates repeat, and datetimes are immutable."""
+    if match := _PLAIN.fullmatch(raw):
+        year, month, day, hour, minute = match.groups()
+        try:
+            return _local(datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0)), tz)
+        except ValueError:
+            return None
+    return None
 
 
 def parse_published(text: str, fetched_at: datetime, tz: tzinfo = SITE_TZ) -> datetime:
