@@ -141,7 +141,21 @@ def canonical_url(url: str, fetch_base: str | None = None) -> str:
     as the portal's own."""
     if _ALREADY_CANONICAL.fullmatch(url):  # nearly every URL a crawl meets: nothing to change
         return url
+    if fetch_base and (origin := _bare_origin(fetch_base)) and url.startswith(origin):
+        rebased = CANONICAL_BASE + url[len(origin) :]  # a replay server's URL, its path kept
+        if _ALREADY_CANONICAL.fullmatch(rebased):
+            return rebased
     return _canonical_url(url, fetch_base)
+
+
+@lru_cache(maxsize=16)
+def _bare_origin(base: str) -> str | None:
+    """'http://127.0.0.1:8931' for that base (also spelled with a trailing slash); None for a
+    base with a path, query or fragment, whose URLs only the full pass may rebase."""
+    parts = urlsplit(base)
+    if parts.path not in ("", "/") or parts.query or parts.fragment or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 #: A URL that canonicalising leaves as it is: the canonical origin, a path of unreserved

@@ -348,22 +348,34 @@ def _split_values(sql: str) -> tuple[str, str, str]:
 
 
 def select_in(session: Session, columns: Sequence[Any], key: Any, values: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Rows of ``columns`` whose ``key`` column is one of ``values``, as the driver returns them.
+    """Rows of ``columns`` whose ``key`` column is one of ``values``.
 
-    For the store's lookups by natural key (which of these URLs or names are stored, and under
-    which id): integers and text need no type processing either way, and skipping SQLAlchemy's
-    per-value handling of a 1,000-value IN list is most of such a lookup's cost. Columns of
-    types that do need processing are refused: select() them.
+    For lookups by natural key (which of these URLs are stored, under which id, in which
+    frontier state): the statement is compiled once, the keys go to the driver as they are,
+    and only the columns whose type needs it (dates on SQLite) are converted on the way out,
+    by the type's own result processor. SQLAlchemy's per-value handling of an IN list and its
+    result machinery were most of such a lookup's cost. A key column whose type needs
+    converting is refused: select() it.
     """
     if not values:
         return []
     connection = session.connection()
-    sql, marker = _select_in(tuple(columns), key, connection.dialect)
+    sql, marker, processors = _select_in(tuple(columns), key, connection.dialect)
     rows: list[tuple[Any, ...]] = []
     for start in range(0, len(values), MAX_PARAMETERS):
         chunk = tuple(values[start : start + MAX_PARAMETERS])
         statement = sql.replace(_EXPANDING, ", ".join([marker] * len(chunk)))
-        rows.extend(tuple(row) for row in connection.exec_driver_sql(statement, chunk))
+        result = connection.exec_driver_sql(statement, chunk)
+        if processors:
+            rows.extend(
+                tuple(
+                    value if process is None or value is None else process(value)
+                    for value, process in zip(row, processors, strict=True)
+                )
+                for row in result
+            )
+        else:
+            rows.extend(tuple(row) for row in result)
     return rows
 
 
@@ -371,15 +383,16 @@ _EXPANDING = "__[POSTCOMPILE_keys]"
 
 
 @lru_cache(maxsize=64)
-def _select_in(columns: tuple[Any, ...], key: Any, dialect: Dialect) -> tuple[str, str]:
-    for column in (*columns, key):
-        impl = column.type.dialect_impl(dialect)
-        if impl.bind_processor(dialect) or impl.result_processor(dialect, None):
-            raise ValueError(f"select_in: {column} needs type processing; use select()")
+def _select_in(
+    columns: tuple[Any, ...], key: Any, dialect: Dialect
+) -> tuple[str, str, tuple[Callable[[Any], Any] | None, ...]]:
+    if key.type.dialect_impl(dialect).bind_processor(dialect):
+        raise ValueError(f"select_in: the key {key} needs type processing; use select()")
+    processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
     compiled = select(*columns).where(key.in_(bindparam("keys", expanding=True))).compile(dialect=dialect)
     if _EXPANDING not in compiled.string:
         raise NotImplementedError(f"select_in: unexpected SQL {compiled.string!r}")
     marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
     if marker is None:
         raise NotImplementedError(f"select_in: paramstyle {dialect.paramstyle}")
-    return compiled.string, marker
+    return compiled.string, marker, processors if any(processors) else ()

@@ -19,12 +19,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from crawler import site
-from pipelines.db import Database, insert_many, upsert
+from pipelines.db import Database, insert_many, select_in, upsert
 from pipelines.models import FrontierEntry, utcnow
 
 DISCOVERED, FETCHED, FAILED = "discovered", "fetched", "failed"
 ARTICLE, LISTING = "article", "listing"
-LOOKUP_CHUNK = 900
 
 
 @dataclass(frozen=True)
@@ -90,13 +89,9 @@ class Frontier:
         self.policy = policy
 
     def lookup(self, urls: Iterable[str]) -> dict[str, KnownURL]:
-        urls = list(dict.fromkeys(urls))
-        found: dict[str, KnownURL] = {}
         with self.database.session() as session:
-            for start in range(0, len(urls), LOOKUP_CHUNK):
-                rows = session.execute(select(*_KNOWN).where(FrontierEntry.url.in_(urls[start : start + LOOKUP_CHUNK])))
-                found.update((row[0], KnownURL(*row)) for row in rows)
-        return found
+            rows = select_in(session, _KNOWN, FrontierEntry.url, list(dict.fromkeys(urls)))
+        return {row[0]: KnownURL(*row) for row in rows}
 
     def pending(self, now: datetime | None = None, limit: int = 100_000) -> list[KnownURL]:
         """URLs still to fetch: discovered and never fetched, or failed and due for another attempt."""

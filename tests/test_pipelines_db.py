@@ -210,10 +210,21 @@ def test_select_in_finds_rows_by_key_in_chunks(database_url: str, monkeypatch: p
         database.dispose()
 
 
-def test_select_in_refuses_columns_that_need_type_processing(sqlite_url: str) -> None:
-    database = Database(sqlite_url).prepare()
+def test_select_in_converts_what_select_would(database_url: str) -> None:
+    now = datetime(2026, 11, 28, 19, 0, 30, 123456, tzinfo=UTC)
+    database = Database(database_url).prepare()
     try:
-        with database.session() as session, pytest.raises(ValueError, match="type processing"):
-            db.select_in(session, (FrontierEntry.url, FrontierEntry.fetched_at), FrontierEntry.url, ["u"])
+        stmt = upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state"])
+        with database.write_session() as session:
+            insert_many(session, stmt, _frontier_rows(4, now))
+        columns = (FrontierEntry.url, FrontierEntry.published_at, FrontierEntry.fetched_at, FrontierEntry.attempts)
+        urls = [f"https://www.fx168news.com/article/{n}" for n in range(4)]
+        with database.session() as session:
+            fast = sorted(db.select_in(session, columns, FrontierEntry.url, urls))
+            slow = sorted(tuple(row) for row in session.execute(select(*columns).where(FrontierEntry.url.in_(urls))))
+            with pytest.raises(ValueError, match="type processing"):
+                db.select_in(session, columns, FrontierEntry.fetched_at, [now])
+        assert fast == slow
+        assert fast[1][1] == now - timedelta(hours=1) and fast[1][2] == now  # aware datetimes, as select() gives
     finally:
         database.dispose()

@@ -52,3 +52,12 @@ def test_the_already_canonical_shortcut_agrees_with_full_canonicalisation() -> N
             assert site._canonical_url(url, None) == url, url
         assert site.canonical_url(url) == site._canonical_url(url, None), url
     assert taken > 200  # the shortcut is exercised, not vacuous
+    # A replay server's URLs: the same paths on its origin, with and without a path in the base.
+    bases = ("http://127.0.0.1:8931", "http://127.0.0.1:8931/", "http://127.0.0.1:8931/mirror", "http://127.0.0.1:893")
+    for base in bases:
+        for url in urls:
+            if not url.startswith(site.CANONICAL_BASE + "/"):
+                continue  # the random suffix would run into the port
+            local = "http://127.0.0.1:8931" + url.removeprefix(site.CANONICAL_BASE)
+            for candidate in (local, local.upper()):
+                assert site.canonical_url(candidate, base) == site._canonical_url(candidate, base), (candidate, base)
