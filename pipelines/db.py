@@ -222,7 +222,7 @@ def insert_many(session: Session, stmt: Insert, rows: Sequence[Mapping[str, Any]
     if connection.dialect.name not in MULTI_ROW_DIALECTS:
         connection.exec_driver_sql(plan.sql(1), [row + plan.tail_constants for row in values])
         return
-    per_statement = max(1, MAX_PARAMETERS // plan.width)
+    per_statement = max(1, _parameter_limit(connection) // plan.width)
     for start in range(0, len(values), per_statement):
         chunk = values[start : start + per_statement]
         parameters = [value for row in chunk for value in row]
@@ -234,8 +234,19 @@ def insert_many(session: Session, stmt: Insert, rows: Sequence[Mapping[str, Any]
 #: about 20 % faster; psycopg 3 pipelines an executemany, which measured twice as fast here as
 #: a many-row VALUES statement on PostgreSQL 15.
 MULTI_ROW_DIALECTS = frozenset({"sqlite"})
-#: Parameters per statement: within SQLite's limit (32,766 since 3.32) and PostgreSQL's (65,535).
+#: Parameters per statement: within PostgreSQL's limit (65,535) and SQLite's default one
+#: (32,766 since 3.32); a SQLite built with a lower limit is asked for it.
 MAX_PARAMETERS = 30_000
+
+
+def _parameter_limit(connection: Connection) -> int:
+    if connection.dialect.name == "sqlite":
+        import sqlite3
+
+        driver = connection.connection.driver_connection
+        getlimit = getattr(driver, "getlimit", None)  # Python 3.11+
+        return min(MAX_PARAMETERS, getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else 999)
+    return MAX_PARAMETERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +279,7 @@ class _Plan:
         return values
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)
 def _statement(head: str, group: str, tail: str, rows: int) -> str:
     return f"{head}{', '.join([group] * rows)}{tail}"
 
@@ -276,10 +287,7 @@ def _statement(head: str, group: str, tail: str, rows: int) -> str:
 def _convert(process: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
     done: dict[int, Any] = {}
     out = []
-    for value in column:
-        if value is None:
-            out.append(None)
-            continue
+    for value in column:  # None included: SQLAlchemy's processors decide what it becomes (JSON: 'null')
         converted = done.get(id(value), _MISSING)
         if converted is _MISSING:
             converted = done[id(value)] = process(value)
@@ -295,13 +303,14 @@ _NAMED_PARAMETER = re.compile(r"%\(([^)]+)\)s")
 def _plan(stmt: Insert, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
     sql = compiled.string
+    unescape = {escaped: name for name, escaped in (getattr(compiled, "escaped_bind_names", None) or {}).items()}
     if compiled.positional:
         names = list(compiled.positiontup or ())
         marker = {"qmark": "?", "format": "%s", "numeric": None, "numeric_dollar": None}[dialect.paramstyle]
         if marker is None:
             raise NotImplementedError(f"insert_many: paramstyle {dialect.paramstyle}")
     elif dialect.paramstyle == "pyformat":  # psycopg: make it positional, %(name)s -> %s
-        names = _NAMED_PARAMETER.findall(sql)
+        names = [unescape.get(name, name) for name in _NAMED_PARAMETER.findall(sql)]
         sql = _NAMED_PARAMETER.sub("%s", sql)
         marker = "%s"
     else:
@@ -311,9 +320,9 @@ def _plan(stmt: Insert, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
     defaults: dict[str, Any] = {}
     for column in compiled.insert_prefetch:  # columns the rows leave to a Python-side default
         default = column.default
-        if default is None or not (default.is_scalar or default.is_callable):
-            raise ValueError(f"insert_many: no value for column {column.key!r} and no Python-side default")
-        defaults[column.key] = default.arg if default.is_scalar else default.arg(None)
+        if default is None or not default.is_scalar:  # a callable one is per row: the rows must carry it
+            raise ValueError(f"insert_many: rows must give {column.key!r} (it has no constant default)")
+        defaults[column.key] = default.arg
 
     binds = compiled.binds
 
@@ -322,11 +331,15 @@ def _plan(stmt: Insert, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
 
     def constant(name: str) -> Any:
         bind = binds[name]
+        if bind.key not in defaults and (bind.required or bind.callable is not None):
+            raise ValueError(f"insert_many: parameter {name!r} takes its value from each row; not supported")
         value = defaults.get(bind.key, bind.effective_value)
         process = processor(name)
-        return process(value) if process and value is not None else value
+        return process(value) if process else value
 
     group_names, tail_names = names[:width], names[width:]
+    if fed_in_tail := [name for name in tail_names if binds[name].key in keys]:
+        raise ValueError(f"insert_many: ON CONFLICT parameters {fed_in_tail} would come from each row; not supported")
     fed = [name for name in dict.fromkeys(group_names) if binds[name].key in keys]
     slots = tuple(fed.index(name) if name in fed else None for name in group_names)
     constants = tuple(None if name in fed else constant(name) for name in group_names)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -171,12 +170,13 @@ class BatchWriter:
             )
         rows, revisions = [], []
         for url, item in latest.items():
-            version = stored.get(url)
-            if version is None:
+            # The full read is the one to trust for a changed article (another crawl may have
+            # written it between the two reads): its id, revision and hash, nothing from the first.
+            previous = previous_versions.get(url)
+            if url not in stored:
                 counts["article/new"] += 1
-            elif url in previous_versions:
+            elif previous is not None and previous.content_hash != item.content_hash:
                 counts["article/updated"] += 1
-                previous = previous_versions[url]
                 revisions.append(
                     {
                         "article_id": previous.id,
@@ -209,7 +209,7 @@ class BatchWriter:
                     "first_run_id": run_id,
                     "first_seen_at": now,
                     "updated_at": now,
-                    "revision": version[1] + 1 if version else 1,
+                    "revision": previous.revision + 1 if previous is not None else 1,
                 }
             )
         if revisions:
@@ -318,7 +318,7 @@ class BatchWriter:
         if items:
             insert_many(
                 session,
-                Reject.__table__.insert(),
+                _REJECT_INSERT,
                 [
                     {
                         "run_id": run_id,
@@ -365,12 +365,18 @@ class StorePipeline:
         self.retry_max_wait = retry_max_wait
         self.retry_budget = retry_budget
         self.spool = Spool(spool_dir_for(spool_dir, database.url))
-        # Items collect in ``pending`` (a list append per item, under a lock the writer takes
-        # only to sweep a batch that is due by age); full batches go through a bounded queue,
-        # which is the back-pressure: at most ``max_pending`` items wait for the database.
+        # Items collect in ``pending`` (an append per item); a full batch moves to ``full``, which
+        # the writer thread empties oldest first. One lock guards both, so batches are written in
+        # the order they filled (a listing page's hits before its visit), and the writer takes
+        # ``pending`` early (its oldest item has waited max_delay) only when no full batch waits.
+        # Past ``max_pending`` items in full batches, process_item waits: back-pressure, not a drop.
         self.pending: list[Any] = []
-        self.lock = threading.Lock()
-        self.batches: queue.Queue[Any] = queue.Queue(maxsize=max(1, max_pending // max(1, batch_size)))
+        self.pending_since = 0.0
+        self.full: deque[list[Any]] = deque()
+        self.max_batches = max(1, max_pending // max(1, batch_size))
+        self.changed = threading.Condition(threading.Lock())
+        self.closing = False
+        self.in_hand: list[Any] = []
         self.thread: threading.Thread | None = None
 
     @classmethod
@@ -401,22 +407,34 @@ class StorePipeline:
     def process_item(self, item: Any) -> Any:
         if self.thread is None:  # Scrapy opens pipelines first; a caller that did not gets a writer all the same
             self.open_spider()
-        with self.lock:
+        with self.changed:
             self.pending.append(item)
-            if len(self.pending) < self.batch_size:
-                return item
-            batch, self.pending = self.pending, []
-        self.batches.put(batch)  # blocks while max_pending items wait for the database
+            if len(self.pending) >= self.batch_size:
+                self.full.append(self.pending)
+                self.pending = []
+                self.changed.notify_all()
+                while len(self.full) > self.max_batches and self._writing():
+                    self.changed.wait(1.0)
+            elif len(self.pending) == 1:  # the max_delay clock starts
+                self.pending_since = time.monotonic()
+                self.changed.notify_all()
         return item
 
     def close_spider(self) -> None:
         """Flush everything still held (also on SIGTERM, which Scrapy turns into a clean close)."""
         if self.thread is None:
             return
-        self.batches.put(self._take_pending())
-        self.batches.put(_STOP)
+        with self.changed:
+            self.closing = True
+            self.changed.notify_all()
         self.thread.join()
         self.thread = None
+        with self.changed:  # only if the writer died: what it left is spooled, not dropped
+            leftovers, self.pending, self.in_hand = [self.in_hand, *self.full, self.pending], [], []
+            self.full.clear()
+        for batch in leftovers:
+            if batch:
+                self._spool(batch, RuntimeError("the store's writer thread stopped"))
 
     def write(self, items: Sequence[Any]) -> dict[str, int]:
         """Write one batch, retrying transient database errors; raises once retries run out."""
@@ -436,32 +454,57 @@ class StorePipeline:
     # -- the writer thread -------------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
-            try:
-                batch = self.batches.get(timeout=self.max_delay)
-            except queue.Empty:  # nothing filled up for max_delay: what is pending is due
-                batch = self._take_pending()
-            if batch is _STOP:
-                return
+        while (batch := self._next_batch()) is not None:
+            self.in_hand = batch  # until written or spooled: a writer that dies leaves it to close_spider
             self._flush(batch)
+            self.in_hand = []
 
-    def _take_pending(self) -> list[Any]:
-        with self.lock:
-            batch, self.pending = self.pending, []
-        return batch
+    def _next_batch(self) -> list[Any] | None:
+        """The oldest full batch; else the pending items once the oldest has waited max_delay
+        (or the crawl is closing); None when closing with nothing left."""
+        with self.changed:
+            while True:
+                if self.full:
+                    batch = self.full.popleft()
+                    self.changed.notify_all()  # room for a process_item that waits
+                    return batch
+                if self.pending:
+                    wait = self.pending_since + self.max_delay - time.monotonic()
+                    if wait <= 0 or self.closing:
+                        batch, self.pending = self.pending, []
+                        return batch
+                    self.changed.wait(wait)
+                elif self.closing:
+                    return None
+                else:
+                    self.changed.wait()
+
+    def _writing(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
 
     def _flush(self, batch: list[Any]) -> None:
-        if not batch:
-            return
         started = time.perf_counter()
         try:
             counts = self.write(batch)
         except Exception as exc:
-            path = self.spool.write(batch, redact_text(f"{type(exc).__name__}: {exc}"))
-            self.stats.inc_value("fxcrawl/store/spooled_items", len(batch))
-            logger.error("could not store %d items (%s); spooled to %s", len(batch), _one_line(exc), path)
+            self._spool(batch, exc)
         else:
             logger.debug("stored %d items in %.1f ms: %s", len(batch), (time.perf_counter() - started) * 1000, counts)
+
+    def _spool(self, batch: list[Any], exc: BaseException) -> None:
+        try:
+            path = self.spool.write(batch, redact_text(f"{type(exc).__name__}: {exc}"))
+        except Exception as spool_exc:  # the last resort failed too: say so as loudly as we can
+            self.stats.inc_value("fxcrawl/store/failed_items", len(batch))
+            logger.critical(
+                "could not store %d items (%s) nor spool them (%s): they are lost",
+                len(batch),
+                _one_line(exc),
+                _one_line(spool_exc),
+            )
+            return
+        self.stats.inc_value("fxcrawl/store/spooled_items", len(batch))
+        logger.error("could not store %d items (%s); spooled to %s", len(batch), _one_line(exc), path)
 
     def _log_retry(self, state: RetryCallState) -> None:
         self.stats.inc_value("fxcrawl/store/retries")
@@ -474,9 +517,6 @@ class StorePipeline:
             wait,
             _one_line(exc),
         )
-
-
-_STOP = object()
 
 
 def spool_dir_for(base: Path, database_url: str) -> Path:
@@ -493,6 +533,7 @@ def _one_line(exc: BaseException | None) -> str:
     return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__
 
 
+_REJECT_INSERT = Reject.__table__.insert()
 _VERSION_COLUMNS = (Article.url, Article.content_hash, Article.revision)
 _REVISION_COLUMNS = (
     Article.id,

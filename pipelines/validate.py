@@ -150,9 +150,10 @@ class ValidatePipeline:
         item.body = _paragraphs(item.body, plain)
         if not item.body:
             raise Invalid("missing body")
-        item.tags = list(dict.fromkeys(_paragraphs(item.tags, plain)))
         if not plain:
             _check_encoding("body", "\n".join(item.body))
+        item.tags = list(dict.fromkeys(_paragraphs(item.tags, plain)))
+        if not plain:
             _check_encoding("tags", " ".join(item.tags))
         item.published = clean(item.published)[:PUBLISHED_TEXT_MAX]
         item.published_at = self._published(item.published, item.fetched_at, item.url, "article")

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from pipelines import db
@@ -226,5 +227,44 @@ def test_select_in_converts_what_select_would(database_url: str) -> None:
                 db.select_in(session, columns, FrontierEntry.fetched_at, [now])
         assert fast == slow
         assert fast[1][1] == now - timedelta(hours=1) and fast[1][2] == now  # aware datetimes, as select() gives
+    finally:
+        database.dispose()
+
+
+def test_insert_many_refuses_what_it_would_get_wrong(sqlite_url: str) -> None:
+    """Per-row values it cannot give: a callable default (SQLAlchemy calls it per row) and an
+    ON CONFLICT parameter fed from the row. Refused, never written wrong."""
+    database = Database(sqlite_url).prepare()
+    try:
+        table = SearchHit.__table__
+        row = {"keyword": "k", "tab": "t", "page": 1, "rank": 1, "article_url": "u", "title": "t", "snippet": "s"}
+        row |= {"highlights": [], "source_name": "s", "listed_on": None, "run_id": None, "last_seen_at": None}
+        with database.write_session() as session:  # first_seen_at left to its default, utcnow
+            with pytest.raises(ValueError, match="first_seen_at"):
+                insert_many(session, upsert(database.dialect, table, ["keyword", "tab", "page", "article_url"]), [row])
+            stmt = sqlite_insert(table).on_conflict_do_update(
+                index_elements=["keyword", "tab", "page", "article_url"], set_={"title": bindparam("title_again")}
+            )
+            with pytest.raises(ValueError, match="from each row"):
+                insert_many(session, stmt, [row | {"first_seen_at": datetime.now(UTC), "title_again": "x"}])
+    finally:
+        database.dispose()
+
+
+def test_insert_many_converts_none_as_sqlalchemy_does(database_url: str) -> None:
+    """JSON None is JSON null, not SQL NULL (a NOT NULL column takes it), as with session.execute."""
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    database = Database(database_url).prepare()
+    try:
+        table = SearchHit.__table__
+        stmt = upsert(database.dialect, table, ["keyword", "tab", "page", "article_url"], ["highlights"])
+        row = {"keyword": "k", "tab": "t", "page": 1, "rank": 1, "title": "t", "snippet": "s", "highlights": None}
+        row |= {"source_name": "s", "listed_on": None, "run_id": None, "first_seen_at": now, "last_seen_at": now}
+        with database.write_session() as session:
+            insert_many(session, stmt, [row | {"article_url": "fast"}])
+            session.execute(stmt, [row | {"article_url": "slow"}])
+        with database.session() as session:
+            raw = dict(session.execute(text("SELECT article_url, CAST(highlights AS TEXT) FROM search_hits")).all())
+        assert raw == {"fast": "null", "slow": "null"}
     finally:
         database.dispose()

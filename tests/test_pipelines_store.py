@@ -252,3 +252,66 @@ def test_items_before_open_spider_still_reach_the_database(sqlite_url) -> None:
     store.close_spider()
     database_for(crawler).dispose()
     assert counts(sqlite_url)["articles"] == 5
+
+
+def test_batches_are_written_in_the_order_they_filled(sqlite_url, monkeypatch) -> None:
+    """Full batches and the age-swept remainder reach the database oldest first, even with the
+    writer slow and the age deadline passing while full batches wait."""
+    crawler = make_crawler(FXCRAWL_DATABASE_URL=sqlite_url, FXCRAWL_STORE_BATCH_SIZE=3, FXCRAWL_STORE_MAX_DELAY=0.001)
+    store = StorePipeline.from_crawler(crawler)
+    written: list = []
+
+    def slow_write(batch):
+        time.sleep(0.005)
+        written.extend(batch)
+        return {}
+
+    monkeypatch.setattr(store, "write", slow_write)
+    store.open_spider()
+    items = [SourceItem(f"outlet {n}") for n in range(200)]
+    for n, item in enumerate(items):
+        store.process_item(item)
+        if n % 7 == 0:
+            time.sleep(0.002)  # let the age deadline pass now and then
+    store.close_spider()
+    database_for(crawler).dispose()
+    assert written == items
+
+
+def test_a_partial_batch_is_written_after_max_delay(sqlite_url) -> None:
+    crawler = make_crawler(FXCRAWL_DATABASE_URL=sqlite_url, FXCRAWL_STORE_BATCH_SIZE=1000, FXCRAWL_STORE_MAX_DELAY=0.2)
+    validate, store = ValidatePipeline.from_crawler(crawler), StorePipeline.from_crawler(crawler)
+    store.open_spider()
+    try:
+        for item in articles(0, 3):
+            store.process_item(validate.process_item(item))
+        deadline = time.monotonic() + 10
+        while counts(sqlite_url)["articles"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert counts(sqlite_url)["articles"] == 3  # written while the crawl still runs
+    finally:
+        store.close_spider()
+        database_for(crawler).dispose()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_items_a_dead_writer_leaves_are_spooled_not_dropped(sqlite_url, tmp_path, monkeypatch) -> None:
+    crawler = make_crawler(
+        FXCRAWL_DATABASE_URL=sqlite_url, FXCRAWL_STORE_BATCH_SIZE=2, FXCRAWL_SPOOL_DIR=str(tmp_path / "spool")
+    )
+    validate, store = ValidatePipeline.from_crawler(crawler), StorePipeline.from_crawler(crawler)
+
+    def crash(batch):
+        raise SystemExit("writer thread gone")  # not an Exception: nothing in the thread catches it
+
+    monkeypatch.setattr(store, "_flush", crash)
+    store.open_spider()
+    for item in articles(0, 5):
+        store.process_item(validate.process_item(item))
+    store.close_spider()
+    database_for(crawler).dispose()
+    assert crawler.stats.get_value("fxcrawl/store/spooled_items") == 5  # the batch in hand too
+    spool = Spool(spool_dir_for(tmp_path / "spool", sqlite_url))
+    assert sorted(item.url for path in spool.files() for item in spool.read(path) if hasattr(item, "title")) == sorted(
+        item.url for item in articles(0, 5)
+    )
