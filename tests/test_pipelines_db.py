@@ -111,6 +111,14 @@ def _frontier_rows(count: int, now: datetime, prefix: str = "https://www.fx168ne
     ]
 
 
+def _frontier_database(database_url: str, rows: list[dict]) -> Database:
+    """A prepared database holding these frontier rows (written by insert_many)."""
+    database = Database(database_url).prepare()
+    with database.write_session() as session:
+        insert_many(session, upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state"]), rows)
+    return database
+
+
 def _stored(database: Database, model: type) -> list[tuple]:
     table = model.__table__
     columns = [c for c in table.c if c.name != "id"]
@@ -195,13 +203,9 @@ def test_insert_many_splits_rows_across_statements(database_url: str, monkeypatc
 
 
 def test_select_in_finds_rows_by_key_in_chunks(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    database = _frontier_database(database_url, _frontier_rows(10, datetime(2026, 11, 28, tzinfo=UTC)))
     monkeypatch.setattr(db, "MAX_PARAMETERS", 3)  # 7 keys: three statements
-    now = datetime(2026, 11, 28, tzinfo=UTC)
-    database = Database(database_url).prepare()
     try:
-        stmt = upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state"])
-        with database.write_session() as session:
-            insert_many(session, stmt, _frontier_rows(10, now))
         wanted = [f"https://www.fx168news.com/article/{n}" for n in (0, 2, 4, 6, 8, 10, 12)]  # 10 and 12 absent
         with database.session() as session:
             found = db.select_in(session, (FrontierEntry.url, FrontierEntry.attempts), FrontierEntry.url, wanted)
@@ -213,11 +217,8 @@ def test_select_in_finds_rows_by_key_in_chunks(database_url: str, monkeypatch: p
 
 def test_select_in_converts_what_select_would(database_url: str) -> None:
     now = datetime(2026, 11, 28, 19, 0, 30, 123456, tzinfo=UTC)
-    database = Database(database_url).prepare()
+    database = _frontier_database(database_url, _frontier_rows(4, now))
     try:
-        stmt = upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state"])
-        with database.write_session() as session:
-            insert_many(session, stmt, _frontier_rows(4, now))
         columns = (FrontierEntry.url, FrontierEntry.published_at, FrontierEntry.fetched_at, FrontierEntry.attempts)
         urls = [f"https://www.fx168news.com/article/{n}" for n in range(4)]
         with database.session() as session:
