@@ -86,6 +86,9 @@ FXCRAWL_STORE_MAX_DELAY = 2.0
 
 #: Items waiting for the writer before the crawl has to wait (back-pressure, not a drop).
 FXCRAWL_STORE_MAX_PENDING = 10_000
+#: Distributed workers: how often an idle worker looks at the shared queue again (Scrapy's own
+#: engine heartbeat is 5 s, long enough for the other workers to take everything meanwhile).
+FXCRAWL_IDLE_POLL_INTERVAL = 0.5
 #: Retries of a batch on transient database errors: at most ATTEMPTS tries over at most
 #: RETRY_BUDGET seconds (enough to ride out a database restart), pauses growing to MAX_WAIT.
 FXCRAWL_STORE_RETRY_ATTEMPTS = 15

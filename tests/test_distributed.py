@@ -234,3 +234,22 @@ def test_workers_exit_non_zero_when_redis_stays_down(sqlite_url: str, redis_serv
     assert crawl.returncode == 1, err[-2000:]
     assert "Redis unavailable for over 5 s: stopping this worker" in err
     assert took < 45  # neither hung nor spun: gave up after the allowed outage
+
+
+def test_idle_workers_look_at_the_shared_queue_often() -> None:
+    """The engine heartbeat an idle worker polls Redis on, set per engine from the setting
+    (Scrapy keeps it in a private class attribute: this fails if Scrapy drops it)."""
+    from types import SimpleNamespace
+
+    from scrapy.core.engine import ExecutionEngine
+    from scrapy.settings import Settings
+
+    from crawler.distributed import DistributedSearchSpider
+
+    assert isinstance(ExecutionEngine._SLOT_HEARTBEAT_INTERVAL, float)
+    engine = ExecutionEngine.__new__(ExecutionEngine)
+    spider = DistributedSearchSpider.__new__(DistributedSearchSpider)
+    spider.crawler = SimpleNamespace(engine=engine, settings=Settings({"FXCRAWL_IDLE_POLL_INTERVAL": 0.25}))
+    spider.poll_often()
+    assert engine._SLOT_HEARTBEAT_INTERVAL == 0.25
+    assert ExecutionEngine._SLOT_HEARTBEAT_INTERVAL == 5.0  # other engines keep Scrapy's
