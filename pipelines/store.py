@@ -401,6 +401,7 @@ class StorePipeline:
             result = self.spool.replay(self.write)
             self.stats.inc_value("fxcrawl/spool/replayed_items", result.items)
             logger.info("replayed %d spooled items from %d files before crawling", result.items, result.files)
+        self.closing = False
         self.thread = threading.Thread(target=self._run, name="fxcrawl-store", daemon=True)
         self.thread.start()
 
