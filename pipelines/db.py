@@ -258,8 +258,9 @@ class _Plan:
     tail: str  # ON CONFLICT … (may hold parameters of its own, the tail constants)
     width: int  # parameters per VALUES group
     getter: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # a row's values for the row-fed parameters
-    slots: tuple[int | None, ...]  # per group parameter: index into getter's tuple, or None: a constant
-    constants: tuple[Any, ...]  # per group parameter: the (converted) constant where slots has None
+    #: Per group parameter (slot: index into getter's tuple, or None for a constant), or empty
+    #: when the getter's tuple already is the group's parameters in order.
+    pairs: tuple[tuple[int | None, Any], ...]
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # getter-tuple index -> type converter
     tail_constants: tuple[Any, ...]
 
@@ -273,9 +274,8 @@ class _Plan:
             for index, process in self.processors:
                 columns[index] = _convert(process, columns[index])
             values = list(zip(*columns, strict=True))
-        if self.slots != tuple(range(len(self.slots))):  # defaults to fill in, or a parameter used twice
-            pairs = tuple(zip(self.slots, self.constants, strict=True))
-            values = [tuple(constant if slot is None else row[slot] for slot, constant in pairs) for row in values]
+        if self.pairs:  # defaults to fill in, or a parameter used twice
+            values = [tuple(constant if slot is None else row[slot] for slot, constant in self.pairs) for row in values]
         return values
 
 
@@ -346,7 +346,8 @@ def _plan(stmt: Insert, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
     processors = tuple((index, process) for index, name in enumerate(fed) if (process := processor(name)))
     fed_keys = [binds[name].key for name in fed]
     getter = itemgetter(*fed_keys) if len(fed_keys) > 1 else (lambda row, key=fed_keys[0]: (row[key],))
-    return _Plan(head, group, tail, width, getter, slots, constants, processors, tuple(map(constant, tail_names)))
+    pairs = () if slots == tuple(range(len(slots))) else tuple(zip(slots, constants, strict=True))
+    return _Plan(head, group, tail, width, getter, pairs, processors, tuple(map(constant, tail_names)))
 
 
 def _split_values(sql: str) -> tuple[str, str, str]:

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections import defaultdict, deque
+from collections import defaultdict, deque, namedtuple
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 from tenacity import (
@@ -44,8 +44,6 @@ from pipelines.spool import Spool
 
 logger = logging.getLogger(__name__)
 
-#: Rows per IN (…) lookup; well under SQLite's and PostgreSQL's parameter limits.
-LOOKUP_CHUNK = 900
 #: Column widths (a reject says what went wrong, so it is cut to fit rather than refused).
 PUBLISHED_TEXT_MAX = Article.__table__.c.published_text.type.length
 URL_MAX = Article.__table__.c.url.type.length
@@ -163,11 +161,9 @@ class BatchWriter:
             for url, hash_, revision in select_in(session, _VERSION_COLUMNS, Article.url, list(latest))
         }
         changed = [url for url, item in latest.items() if url in stored and stored[url][0] != item.content_hash]
-        previous_versions: dict[str, Any] = {}
-        for chunk in _chunks(changed):
-            previous_versions.update(
-                (row.url, row) for row in session.execute(select(*_REVISION_COLUMNS).where(Article.url.in_(chunk)))
-            )
+        previous_versions = {
+            row.url: row for row in map(_Revision._make, select_in(session, _REVISION_COLUMNS, Article.url, changed))
+        }
         rows, revisions = [], []
         for url, item in latest.items():
             # The full read is the one to trust for a changed article (another crawl may have
@@ -547,6 +543,7 @@ _REVISION_COLUMNS = (
     Article.tags,
     Article.updated_at,
 )
+_Revision = namedtuple("_Revision", [column.key for column in _REVISION_COLUMNS])  # type: ignore[misc]
 
 
 @cache
@@ -571,8 +568,3 @@ def _latest(items: Sequence[Any]) -> list[Any]:
 
 def _existing(session: Session, column: Any, keys: Iterable[Any]) -> set[Any]:
     return {key for (key,) in select_in(session, (column,), column, list(keys))}
-
-
-def _chunks(values: list[Any], size: int = LOOKUP_CHUNK) -> Iterable[list[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
