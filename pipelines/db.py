@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import lru_cache, partial
 from operator import itemgetter
 from pathlib import Path
@@ -201,23 +202,34 @@ _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def insert_many(session: Session, stmt: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Execute an INSERT (… ON CONFLICT) for many rows as a few multi-row statements.
+    """Execute an INSERT (… ON CONFLICT) for many rows given as dicts; see ``insert_rows``.
+
+    Every row must have the first row's keys.
+    """
+    if rows:
+        columns = tuple(rows[0])
+        getter = itemgetter(*columns) if len(columns) > 1 else (lambda row, key=columns[0]: (row[key],))
+        insert_rows(session, stmt, columns, [getter(row) for row in rows])
+
+
+def insert_rows(session: Session, stmt: Insert, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Execute an INSERT (… ON CONFLICT) for many rows, each a tuple of ``columns`` in order.
 
     SQLAlchemy's executemany sends every value of every row through its parameter machinery,
     which was most of a batch's time; and psycopg runs an executemany as one statement per
     row. Here the statement is compiled once per dialect and column set, each column is
-    converted by the type processors SQLAlchemy itself would use (once per distinct value
-    object, so a batch's shared timestamp is converted once), and the rows go out as
-    ``VALUES (…), (…), …`` of up to ``MAX_PARAMETERS`` parameters each. Errors come out of
-    ``exec_driver_sql`` wrapped as SQLAlchemy's own, so ``is_transient`` judges them as before.
+    converted by the type processors SQLAlchemy itself would use (once per distinct value),
+    and the rows go out as ``VALUES (…), (…), …`` of up to ``MAX_PARAMETERS`` parameters each.
+    Errors come out of ``exec_driver_sql`` wrapped as SQLAlchemy's own, so ``is_transient``
+    judges them as before.
 
-    Every row must have the first row's keys, and no two rows may share a conflict key
-    (PostgreSQL refuses to update a row twice in one statement): callers merge duplicates first.
+    No two rows may share a conflict key (PostgreSQL refuses to update a row twice in one
+    statement): callers merge duplicates first.
     """
     if not rows:
         return
     connection = session.connection()
-    plan = _plan(stmt, connection.dialect, tuple(rows[0]))
+    plan = _plan(stmt, connection.dialect, tuple(columns))
     values = plan.values(rows)
     if connection.dialect.name not in MULTI_ROW_DIALECTS:
         connection.exec_driver_sql(plan.sql(1), [row + plan.tail_constants for row in values])
@@ -251,24 +263,25 @@ def _parameter_limit(connection: Connection) -> int:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """A compiled single-row INSERT, cut where its VALUES group repeats, and how to fill it from row dicts."""
+    """A compiled single-row INSERT, cut where its VALUES group repeats, and how to fill it from row tuples."""
 
     head: str  # INSERT INTO t (a, b) VALUES
     group: str  # (?, ?) or (%s::VARCHAR, %s::INTEGER)
     tail: str  # ON CONFLICT … (may hold parameters of its own, the tail constants)
     width: int  # parameters per VALUES group
-    getter: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # a row's values for the row-fed parameters
-    #: Per group parameter (slot: index into getter's tuple, or None for a constant), or empty
-    #: when the getter's tuple already is the group's parameters in order.
+    #: A row tuple's values in the order the statement takes them (None: already in that order).
+    reorder: Callable[[Sequence[Any]], tuple[Any, ...]] | None
+    #: Per group parameter (slot: index into the reordered tuple, or None for a constant), or
+    #: empty when the reordered tuple already is the group's parameters in order.
     pairs: tuple[tuple[int | None, Any], ...]
-    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # getter-tuple index -> type converter
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # reordered-tuple index -> type converter
     tail_constants: tuple[Any, ...]
 
     def sql(self, rows: int) -> str:
         return _statement(self.head, self.group, self.tail, rows)
 
-    def values(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        values = [self.getter(row) for row in rows]
+    def values(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        values = list(map(self.reorder, rows)) if self.reorder else [tuple(row) for row in rows]
         if self.processors:
             columns = list(zip(*values, strict=True))
             for index, process in self.processors:
@@ -285,16 +298,27 @@ def _statement(head: str, group: str, tail: str, rows: int) -> str:
 
 
 def _convert(process: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
-    done: dict[int, Any] = {}
+    """Each value converted once: equal values share one conversion (a batch's dates, its
+    one timestamp), and unhashable ones (JSON lists) are converted per object."""
+    by_value: dict[Any, Any] = {}
+    by_id: dict[int, Any] = {}
     out = []
     for value in column:  # None included: SQLAlchemy's processors decide what it becomes (JSON: 'null')
-        converted = done.get(id(value), _MISSING)
-        if converted is _MISSING:
-            converted = done[id(value)] = process(value)
+        if value.__class__ in _BY_VALUE:
+            converted = by_value.get(value, _MISSING)
+            if converted is _MISSING:
+                converted = by_value[value] = process(value)
+        else:
+            converted = by_id.get(id(value), _MISSING)
+            if converted is _MISSING:
+                converted = by_id[id(value)] = process(value)
         out.append(converted)
     return out
 
 
+#: Types whose equal values convert alike (an aware datetime converts to its UTC instant).
+#: bool and int stay apart: True == 1, but a Boolean column converts True, an Integer one 1.
+_BY_VALUE = frozenset({str, datetime, date})
 _MISSING = object()
 _NAMED_PARAMETER = re.compile(r"%\(([^)]+)\)s")
 
@@ -344,10 +368,12 @@ def _plan(stmt: Insert, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
     slots = tuple(fed.index(name) if name in fed else None for name in group_names)
     constants = tuple(None if name in fed else constant(name) for name in group_names)
     processors = tuple((index, process) for index, name in enumerate(fed) if (process := processor(name)))
-    fed_keys = [binds[name].key for name in fed]
-    getter = itemgetter(*fed_keys) if len(fed_keys) > 1 else (lambda row, key=fed_keys[0]: (row[key],))
+    positions = [keys.index(binds[name].key) for name in fed]
+    reorder = None if positions == list(range(len(keys))) else itemgetter(*positions)
+    if reorder is not None and len(positions) == 1:
+        reorder = lambda row, position=positions[0]: (row[position],)  # noqa: E731
     pairs = () if slots == tuple(range(len(slots))) else tuple(zip(slots, constants, strict=True))
-    return _Plan(head, group, tail, width, getter, pairs, processors, tuple(map(constant, tail_names)))
+    return _Plan(head, group, tail, width, reorder, pairs, processors, tuple(map(constant, tail_names)))
 
 
 def _split_values(sql: str) -> tuple[str, str, str]:

@@ -14,12 +14,12 @@ from functools import cache
 from typing import Any
 
 from scrapy.settings import BaseSettings
-from sqlalchemy import case, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from crawler import site
-from pipelines.db import Database, insert_many, select_in, upsert
+from pipelines.db import Database, insert_many, insert_rows, select_in, upsert
 from pipelines.models import FrontierEntry, utcnow
 
 DISCOVERED, FETCHED, FAILED = "discovered", "fetched", "failed"
@@ -192,44 +192,70 @@ _KNOWN = (
 
 def record_discovered(session: Session, dialect: str, hits: Sequence[Any], now: datetime) -> None:
     """Listing entries: new URLs become 'discovered'; a fetched one whose listing changed goes back to it."""
-    rows = {
-        hit.url: {
-            "url": hit.url,
-            "state": DISCOVERED,
-            "attempts": 0,
-            "listing_hash": hit.listing_hash,
-            "discovered_at": now,
-        }
-        for hit in hits
+    rows = {hit.url: (hit.url, DISCOVERED, 0, hit.listing_hash, now) for hit in hits}
+    if rows:
+        insert_rows(session, _discovered_upsert(dialect), _DISCOVERED_COLUMNS, list(rows.values()))
+
+
+_DISCOVERED_COLUMNS = ("url", "state", "attempts", "listing_hash", "discovered_at")
+
+#: A fetched article's frontier row (record_fetched): what a response said of it, and when to look again.
+FETCHED_COLUMNS = (
+    "url",
+    "state",
+    "attempts",
+    "last_error",
+    "discovered_at",
+    "fetched_at",
+    "next_fetch_at",
+    "published_at",
+    "etag",
+    "last_modified",
+    "listing_hash",
+)
+#: A 304's frontier row: confirmed current, nothing else learnt.
+NOT_MODIFIED_COLUMNS = FETCHED_COLUMNS[:7]
+
+
+def fetched_row(
+    url: str,
+    fetched_at: datetime,
+    next_fetch_at: datetime | None,
+    published_at: datetime | None,
+    etag: str | None,
+    last_modified: str | None,
+    listing_hash: str | None,
+) -> tuple[Any, ...]:
+    """A FETCHED_COLUMNS row. ``listing_hash`` None keeps the stored one (no listing seen with it)."""
+    return (
+        url, FETCHED, 0, None, fetched_at, fetched_at, next_fetch_at, published_at, etag, last_modified, listing_hash
+    )  # fmt: skip
+
+
+def not_modified_row(url: str, fetched_at: datetime) -> tuple[Any, ...]:
+    return (url, FETCHED, 0, None, fetched_at, fetched_at, None)
+
+
+def record_fetched(session: Session, dialect: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Fetched (or confirmed unchanged by a 304): rows of FETCHED_COLUMNS or NOT_MODIFIED_COLUMNS,
+    made by ``fetched_row`` / ``not_modified_row``."""
+    if rows:
+        insert_rows(session, _fetched_upsert(dialect, columns), columns, rows)
+
+
+@cache
+def _fetched_upsert(dialect: str, columns: tuple[str, ...]) -> Executable:
+    """Everything but the URL and when it was first discovered is what the fetch says now; the
+    listing hash only when the batch saw the listing (else the stored one stays)."""
+    table = FrontierEntry.__table__
+    update: dict[str, Any] = {
+        column: (lambda excluded, column=column: excluded[column])
+        for column in columns
+        if column not in ("url", "discovered_at", "listing_hash")
     }
-    if not rows:
-        return
-    insert_many(session, _discovered_upsert(dialect), list(rows.values()))
-
-
-def record_fetched(session: Session, dialect: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Fetched (or confirmed unchanged by a 304): rows carry url, published_at?, etag?, last_modified?,
-    listing_hash? (what its listing entry said, when one was seen in the same batch), fetched_at and
-    next_fetch_at."""
-    if not rows:
-        return
-    full = [
-        {
-            "state": FETCHED,
-            "attempts": 0,
-            "last_error": None,
-            "discovered_at": row["fetched_at"],
-            "published_at": None,
-            "etag": None,
-            "last_modified": None,
-            **row,
-        }
-        for row in rows
-    ]
-    update = ["state", "attempts", "last_error", "fetched_at", "next_fetch_at"]
-    columns = set(rows[0])
-    update += [c for c in ("published_at", "etag", "last_modified", "listing_hash") if c in columns]
-    insert_many(session, upsert(dialect, FrontierEntry.__table__, ["url"], update), full)
+    if "listing_hash" in columns:
+        update["listing_hash"] = lambda excluded: func.coalesce(excluded.listing_hash, table.c.listing_hash)
+    return upsert(dialect, table, ["url"], update)
 
 
 def record_failed(

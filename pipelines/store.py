@@ -36,7 +36,7 @@ from crawler.items import ArticleItem, RejectItem, SearchHitItem, item_kind
 from crawler.logsafety import redact_text
 from crawler.parsing.text import clean
 from pipelines import frontier
-from pipelines.db import Database, insert_many, is_transient, redact, select_in, upsert
+from pipelines.db import Database, insert_many, insert_rows, is_transient, redact, select_in, upsert
 from pipelines.frontier import RecrawlPolicy
 from pipelines.models import Article, ArticleRevision, HotEntry, Reject, SearchHit, Source, Topic, utcnow
 from pipelines.runs import database_for
@@ -87,12 +87,9 @@ class BatchWriter:
             session, dialect, [hit for hit in by_kind["hit"] if hit.url not in listing_hashes], now
         )
         self._articles(session, by_kind["article"], run_id, now, counts, listing_hashes)
-        frontier.record_fetched(
-            session,
-            dialect,
-            [{"url": item.url, "fetched_at": now, "next_fetch_at": None} for item in _latest(by_kind["not_modified"])],
-        )
-        counts["article/not_modified"] += len(_latest(by_kind["not_modified"]))
+        not_modified = [frontier.not_modified_row(item.url, now) for item in _latest(by_kind["not_modified"])]
+        frontier.record_fetched(session, dialect, frontier.NOT_MODIFIED_COLUMNS, not_modified)
+        counts["article/not_modified"] += len(not_modified)
         self._hits(session, by_kind["hit"], run_id, now, counts)
         self._simple(
             session,
@@ -165,6 +162,7 @@ class BatchWriter:
             row.url: row for row in map(_Revision._make, select_in(session, _REVISION_COLUMNS, Article.url, changed))
         }
         rows, revisions = [], []
+        source_ids = self.source_ids
         for url, item in latest.items():
             # The full read is the one to trust for a changed article (another crawl may have
             # written it between the two reads): its id, revision and hash, nothing from the first.
@@ -174,83 +172,65 @@ class BatchWriter:
             elif previous is not None and previous.content_hash != item.content_hash:
                 counts["article/updated"] += 1
                 revisions.append(
-                    {
-                        "article_id": previous.id,
-                        "revision": previous.revision,
-                        "title": previous.title,
-                        "author": previous.author,
-                        "body": previous.body,
-                        "tags": previous.tags,
-                        "content_hash": previous.content_hash,
-                        "valid_from": previous.updated_at,
-                        "replaced_at": now,
-                        "replaced_by_run_id": run_id,
-                    }
+                    (
+                        previous.id,
+                        previous.revision,
+                        previous.title,
+                        previous.author,
+                        previous.body,
+                        previous.tags,
+                        previous.content_hash,
+                        previous.updated_at,
+                        now,
+                        run_id,
+                    )
                 )
             else:
                 counts["article/unchanged"] += 1
                 continue
             rows.append(
-                {
-                    "url": url,
-                    "title": item.title,
-                    "source_id": self.source_ids[item.source],
-                    "author": item.author,
-                    "published_at": item.published_at,
-                    "published_unknown": item.published_at is None,
-                    "published_text": item.published[:PUBLISHED_TEXT_MAX],
-                    "body": "\n\n".join(item.body),
-                    "tags": item.tags,
-                    "content_hash": item.content_hash,
-                    "first_run_id": run_id,
-                    "first_seen_at": now,
-                    "updated_at": now,
-                    "revision": previous.revision + 1 if previous is not None else 1,
-                }
+                (
+                    url,
+                    item.title,
+                    source_ids[item.source],
+                    item.author,
+                    item.published_at,
+                    item.published_at is None,
+                    item.published[:PUBLISHED_TEXT_MAX],
+                    "\n\n".join(item.body),
+                    item.tags,
+                    item.content_hash,
+                    run_id,
+                    now,
+                    now,
+                    previous.revision + 1 if previous is not None else 1,
+                )
             )
+        dialect = self.database.dialect
         if revisions:
-            insert_many(
-                session, upsert(self.database.dialect, ArticleRevision.__table__, ["article_id", "revision"]), revisions
-            )
+            stmt = upsert(dialect, ArticleRevision.__table__, ["article_id", "revision"])
+            insert_rows(session, stmt, _REVISION_ROW, revisions)
         if rows:
-            insert_many(
-                session,
-                upsert(
-                    self.database.dialect,
-                    Article.__table__,
-                    ["url"],
-                    [
-                        "title",
-                        "source_id",
-                        "author",
-                        "published_at",
-                        "published_unknown",
-                        "published_text",
-                        "body",
-                        "tags",
-                        "content_hash",
-                        "updated_at",
-                        "revision",
-                    ],
-                ),
-                rows,
-            )
-        fetched: dict[bool, list[dict[str, Any]]] = {True: [], False: []}  # with a listing hash or without
+            insert_rows(session, upsert(dialect, Article.__table__, ["url"], _ARTICLE_UPDATE), _ARTICLE_ROW, rows)
         next_visit = self.policy.revisits(now)
-        for url, item in latest.items():
-            row = {
-                "url": url,
-                "published_at": item.published_at,
-                "etag": item.etag,
-                "last_modified": item.last_modified,
-                "fetched_at": now,
-                "next_fetch_at": next_visit(item.published_at),
-            }
-            if url in listing_hashes:
-                row["listing_hash"] = listing_hashes[url]
-            fetched[url in listing_hashes].append(row)
-        for rows in fetched.values():
-            frontier.record_fetched(session, self.database.dialect, rows)
+        fetched_row = frontier.fetched_row
+        frontier.record_fetched(
+            session,
+            dialect,
+            frontier.FETCHED_COLUMNS,
+            [
+                fetched_row(
+                    url,
+                    now,
+                    next_visit(item.published_at),
+                    item.published_at,
+                    item.etag,
+                    item.last_modified,
+                    listing_hashes.get(url),
+                )
+                for url, item in latest.items()
+            ],
+        )
 
     def _hits(
         self, session: Session, items: list[SearchHitItem], run_id: int | None, now: Any, counts: dict[str, int]
@@ -259,33 +239,25 @@ class BatchWriter:
         if not latest:
             return
         rows = [
-            {
-                "keyword": h.keyword,
-                "tab": h.tab,
-                "page": h.page,
-                "rank": h.rank,
-                "article_url": h.url,
-                "title": h.title,
-                "snippet": h.snippet,
-                "highlights": h.highlights,
-                "source_name": h.source,
-                "listed_on": h.listed_on,
-                "run_id": run_id,
-                "first_seen_at": now,
-                "last_seen_at": now,
-            }
+            (
+                h.keyword,
+                h.tab,
+                h.page,
+                h.rank,
+                h.url,
+                h.title,
+                h.snippet,
+                h.highlights,
+                h.source,
+                h.listed_on,
+                run_id,
+                now,
+                now,
+            )
             for h in latest.values()
         ]
-        insert_many(
-            session,
-            upsert(
-                self.database.dialect,
-                SearchHit.__table__,
-                ["keyword", "tab", "page", "article_url"],
-                ["rank", "title", "snippet", "highlights", "source_name", "listed_on", "run_id", "last_seen_at"],
-            ),
-            rows,
-        )
+        stmt = upsert(self.database.dialect, SearchHit.__table__, _HIT_KEY, _HIT_UPDATE)
+        insert_rows(session, stmt, _HIT_ROW, rows)
         counts["hit/written"] += len(rows)
 
     def _simple(
@@ -531,6 +503,54 @@ def _one_line(exc: BaseException | None) -> str:
 
 
 _REJECT_INSERT = Reject.__table__.insert()
+#: Row tuples, in these columns' order, that the batch writes (no dict per row).
+_ARTICLE_ROW = (
+    "url",
+    "title",
+    "source_id",
+    "author",
+    "published_at",
+    "published_unknown",
+    "published_text",
+    "body",
+    "tags",
+    "content_hash",
+    "first_run_id",
+    "first_seen_at",
+    "updated_at",
+    "revision",
+)
+#: What a changed article's new version replaces (all but its URL and when it was first seen).
+_ARTICLE_UPDATE = tuple(c for c in _ARTICLE_ROW if c not in ("url", "first_run_id", "first_seen_at"))
+_REVISION_ROW = (
+    "article_id",
+    "revision",
+    "title",
+    "author",
+    "body",
+    "tags",
+    "content_hash",
+    "valid_from",
+    "replaced_at",
+    "replaced_by_run_id",
+)
+_HIT_ROW = (
+    "keyword",
+    "tab",
+    "page",
+    "rank",
+    "article_url",
+    "title",
+    "snippet",
+    "highlights",
+    "source_name",
+    "listed_on",
+    "run_id",
+    "first_seen_at",
+    "last_seen_at",
+)
+_HIT_KEY = ("keyword", "tab", "page", "article_url")
+_HIT_UPDATE = ("rank", "title", "snippet", "highlights", "source_name", "listed_on", "run_id", "last_seen_at")
 _VERSION_COLUMNS = (Article.url, Article.content_hash, Article.revision)
 _REVISION_COLUMNS = (
     Article.id,

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from pipelines import db
-from pipelines.db import Database, insert_many, is_transient, redact, upsert
+from pipelines.db import Database, insert_many, insert_rows, is_transient, redact, upsert
 from pipelines.frontier import _discovered_upsert
 from pipelines.models import FrontierEntry, SearchHit
 
@@ -198,6 +198,36 @@ def test_insert_many_splits_rows_across_statements(database_url: str, monkeypatc
         stored = _stored(database, FrontierEntry)
         assert [row[0] for row in stored] == sorted(f"https://www.fx168news.com/article/{n}" for n in range(7))
         assert {row[11] for row in stored} == {now}  # fetched_at, read back aware
+    finally:
+        database.dispose()
+
+
+def test_insert_rows_takes_tuples_in_any_column_order(database_url: str) -> None:
+    """Row tuples in an order of the caller's choosing (not the table's) store what dict rows store;
+    equal values of a column (one shared timestamp, repeated dates) are converted alike."""
+    now = datetime(2026, 11, 28, 19, 0, 30, 123456, tzinfo=UTC)
+    rows = _frontier_rows(9, now)
+    columns = ("fetched_at", "url", "published_at", "listing_hash", "attempts", "state", "discovered_at")
+    database = Database(database_url).prepare()
+    try:
+        stmt = upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state"])
+        with database.write_session() as session:
+            insert_many(session, stmt, rows[:4])
+            insert_rows(session, stmt, columns, [tuple(row[c] for c in columns) for row in rows[4:]])
+            insert_rows(session, stmt, columns, [])
+        stored = _stored(database, FrontierEntry)
+        by_url = {row[0]: row for row in stored}
+        assert len(stored) == 9
+        for row in rows:  # url, kind, state, attempts, last_error, listing_hash, walk_until, published_at, …
+            got = by_url[row["url"]]
+            assert (got[1], got[2], got[3], got[5], got[7]) == (
+                "article",
+                "fetched",
+                row["attempts"],
+                row["listing_hash"],
+                row["published_at"],
+            )
+            assert got[10] == now and got[11] == now  # discovered_at, fetched_at: aware, as written
     finally:
         database.dispose()
 

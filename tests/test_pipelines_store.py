@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crawler.cli import main as cli
 from crawler.items import HotEntryItem, RejectItem, SearchHitItem, SourceItem, TopicItem
-from pipelines.models import Article, HotEntry, Reject, SearchHit, Source, Topic
+from pipelines.models import Article, FrontierEntry, HotEntry, Reject, SearchHit, Source, Topic
 from pipelines.runs import database_for
 from pipelines.spool import Spool
 from pipelines.store import BatchWriter, StorePipeline, spool_dir_for
@@ -100,6 +100,35 @@ def test_a_changed_article_is_updated_not_duplicated(database_url: str) -> None:
     stats = crawl_items(database_url, [article_item(url, body=["改写后的正文。"])])
     assert stats["fxcrawl/store/article/updated"] == 1
     assert counts(database_url)["articles"] == 1
+
+
+def test_the_frontier_keeps_what_the_listing_said_when_an_article_comes_alone(database_url: str) -> None:
+    """An article fetched with its listing entry in one batch is stored fetched, with the entry's
+    hash; fetched again without the entry (a revisit) it keeps that hash; a changed entry sends
+    it back to be fetched."""
+    from pipelines.db import Database
+
+    url = "https://www.fx168news.com/article/1"
+
+    def row() -> tuple:
+        database = Database(database_url)
+        with database.session() as session:
+            found = session.execute(
+                select(FrontierEntry.state, FrontierEntry.listing_hash).where(FrontierEntry.url == url)
+            ).one()
+        database.dispose()
+        return tuple(found)
+
+    crawl_items(database_url, [hit(url), article_item(url)])
+    state, listed = row()
+    assert state == "fetched" and listed is not None
+    crawl_items(database_url, [article_item(url, body=["改写后的正文。"])])
+    assert row() == ("fetched", listed)
+    changed = hit(url)
+    changed.title = "改过的标题"
+    crawl_items(database_url, [changed])
+    state, relisted = row()
+    assert state == "discovered" and relisted not in (None, listed)
 
 
 def test_source_logo_is_not_wiped_by_items_without_one(database_url: str) -> None:
