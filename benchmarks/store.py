@@ -27,6 +27,7 @@ from benchmarks.common import (
     ratio,
     run_real_pipelines,
     sqlite_url,
+    startup_frozen,
     table_count,
     verdict,
 )
@@ -97,11 +98,12 @@ class NaivePipeline:
 
 def run_naive(database_url: str, items: list[Any]) -> float:
     pipeline = NaivePipeline(database_url)
-    started = time.perf_counter()
-    for item in items:
-        pipeline.process_item(item)
-    pipeline.close_spider()
-    return time.perf_counter() - started
+    with startup_frozen():  # as for the real pipelines
+        started = time.perf_counter()
+        for item in items:
+            pipeline.process_item(item)
+        pipeline.close_spider()
+        return time.perf_counter() - started
 
 
 class WriteRecorder:

@@ -57,6 +57,7 @@ ITEM_PIPELINES = {
     "pipelines.store.StorePipeline": 300,
 }
 EXTENSIONS = {
+    "crawler.memory.FreezeStartupObjects": 100,
     "pipelines.runs.RunRecorder": 500,
 }
 SPIDER_MIDDLEWARES = {
@@ -83,6 +84,10 @@ FXCRAWL_TIMEZONE = "Asia/Shanghai"
 #: and PostgreSQL), and the longest an item waits in the buffer (s).
 FXCRAWL_STORE_BATCH_SIZE = 2000
 FXCRAWL_STORE_MAX_DELAY = 2.0
+
+#: Freeze the objects made at start-up when the engine starts, so the garbage collector's full
+#: passes during the crawl skip them (crawler/memory.py).
+FXCRAWL_GC_FREEZE = True
 
 #: Items waiting for the writer before the crawl has to wait (back-pressure, not a drop).
 FXCRAWL_STORE_MAX_PENDING = 10_000

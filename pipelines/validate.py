@@ -172,7 +172,8 @@ class ValidatePipeline:
         item.source_logo = self._optional_url(item.source_logo)
         listed = self._published(item.date, item.fetched_at, item.url, "hit")
         item.listed_on = listed.date() if listed else None
-        item.listing_hash = listing_hash(item)
+        # title, snippet and source are clean by now: the hash listing_hash(item) would give, at less cost
+        item.listing_hash = _listing_hash(item.title, item.snippet, item.source, clean(item.date))
 
     def _url(self, url: str | None) -> str:
         url = (url or "").strip()
@@ -287,6 +288,11 @@ def content_hash(item: ArticleItem) -> str:
 
 
 def listing_hash(hit: SearchHitItem) -> str:
-    """What a listing shows of an article (title, snippet, source, date)."""
-    payload = _JSON([clean(hit.title), clean(hit.snippet), clean(hit.source), clean(hit.date)])
+    """What a listing shows of an article (title, snippet, source, date), as the page shows it
+    or once validated: the same hash either way."""
+    return _listing_hash(clean(hit.title), clean(hit.snippet), clean(hit.source), clean(hit.date))
+
+
+def _listing_hash(title: str, snippet: str, source: str, date: str) -> str:
+    payload = _JSON([title, snippet, source, date])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

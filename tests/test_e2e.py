@@ -184,3 +184,10 @@ def test_crawl_of_the_seed_page_stores_its_ten_articles(tmp_path: Path) -> None:
     stored = {url: title for url, (_, title) in stored_articles(db).items()}
     assert stored == seed_titles()
     assert counts(db)["hits"] == 10
+
+
+def test_the_crawl_froze_its_startup_objects(two_crawls: TwoCrawls) -> None:
+    """crawler.memory.FreezeStartupObjects ran at engine start (its count is in the run's stats)."""
+    done = fxcrawl("runs", "show", "1", "--json", "--db", two_crawls.db)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["stats"]["fxcrawl/gc/frozen_objects"] > 10_000

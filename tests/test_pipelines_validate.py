@@ -5,7 +5,7 @@ import pytest
 from conftest import article_item, make_crawler
 
 from crawler.items import HotEntryItem, RejectItem, SearchHitItem, SourceItem, TopicItem
-from pipelines.validate import ValidatePipeline
+from pipelines.validate import ValidatePipeline, listing_hash
 
 
 @pytest.fixture
@@ -76,6 +76,19 @@ def test_hits_sources_hot_entries_and_topics(validate) -> None:
     assert isinstance(validate.process_item(HotEntryItem(1, "", "https://www.fx168news.com/article/1")), RejectItem)
     bad_topic = validate.process_item(TopicItem(1, "#话题#", "https://www.fx168news.com/topic/1", -1))
     assert isinstance(bad_topic, RejectItem) and bad_topic.reason == "unreadable discussion count"
+
+
+@pytest.mark.parametrize(
+    ("title", "snippet", "date"),
+    [("标题", "片段", "2023-02-24"), (" 标题\t ", "片\x00段  现代\n", " 2023-02-24 "), ("标题", "·", "3小时前")],
+)
+def test_a_validated_hit_has_the_listing_hash_of_the_page_as_shown(validate, title, snippet, date) -> None:
+    """The incremental middleware hashes hits as parsed, the store as validated: the two must agree."""
+    url = "https://www.fx168news.com/article/7"
+    hit = SearchHitItem("现代", "article", 1, 1, url, title, snippet, [], "金融界", None, date)
+    as_shown = listing_hash(hit)
+    validate.process_item(hit)
+    assert hit.listing_hash == as_shown
 
 
 def test_rejects_pass_through_untouched(validate) -> None:

@@ -1,0 +1,35 @@
+"""The start-up freeze: start-up objects leave the collector's walks for the crawl, and come back after."""
+
+import gc
+
+import pytest
+from conftest import make_crawler
+from scrapy.exceptions import NotConfigured
+
+from crawler.memory import FreezeStartupObjects
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen():
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_startup_objects_are_frozen_while_the_engine_runs() -> None:
+    crawler = make_crawler()
+    extension = FreezeStartupObjects.from_crawler(crawler)
+    made_at_startup = object.__new__(type("Startup", (), {}))  # a tracked object that exists before the engine starts
+    assert gc.get_freeze_count() == 0
+    extension.engine_started()
+    assert gc.get_freeze_count() > 1000
+    assert crawler.stats.get_value("fxcrawl/gc/frozen_objects") == gc.get_freeze_count()
+    assert gc.is_tracked(made_at_startup)
+    assert all(o is not made_at_startup for o in gc.get_objects())  # frozen: no collection walks it
+    extension.engine_stopped()
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_freeze_can_be_turned_off() -> None:
+    with pytest.raises(NotConfigured):
+        FreezeStartupObjects.from_crawler(make_crawler(FXCRAWL_GC_FREEZE=False))
