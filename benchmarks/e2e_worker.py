@@ -1,12 +1,14 @@
 """One crawl of the generated site, in its own process (Twisted's reactor cannot restart).
 
-    python -m benchmarks.e2e_worker bare|full BASE_URL DB_FILE PAGES [--profile OUT.prof] [--set NAME=JSON]
+    python -m benchmarks.e2e_worker bare|parsers|full BASE_URL DB_FILE PAGES [--profile OUT.prof] [--set NAME=JSON]
 
 ``bare``: a plain Scrapy spider that requests the same URLs as the real crawl (listing pages
-1..PAGES following 下一页, and each result's article) and keeps nothing. ``full``: the real
-fxcrawl crawl (``crawler.run.run_crawl``) into a fresh SQLite file. Both run on the project's
-Scrapy settings with REPLAY_OVERRIDES; the bare one without any fxcrawl component
-(pipelines, extensions, middlewares), so it never opens a database.
+1..PAGES following 下一页, and each result's article) and keeps nothing. ``parsers``: the real
+search spider and its parsers, yielding every item into no pipeline, with no fxcrawl middleware
+or extension and no database: what the full crawl would cost if storing were free. ``full``: the
+real fxcrawl crawl (``crawler.run.run_crawl``) into a fresh SQLite file. All run on the
+project's Scrapy settings with REPLAY_OVERRIDES; bare and parsers without any fxcrawl component
+(pipelines, extensions, middlewares), so they never open a database.
 Prints one JSON line: elapsed seconds, responses, items stored, CPU time, peak RSS and a
 digest of the URLs fetched (equal digests: the two crawls fetched the same URLs).
 """
@@ -128,6 +130,19 @@ def crawl_bare(base_url: str, pages: int) -> dict[str, Any]:
     return dict(crawler.stats.get_stats())
 
 
+def crawl_parsers(base_url: str, pages: int) -> dict[str, Any]:
+    from crawler.spiders.search import SearchSpider
+
+    settings = bare_settings()
+    settings.set("FXCRAWL_BASE_URL", base_url, priority="cmdline")
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(SearchSpider)
+    process.crawl(crawler, keyword="现代", pages=f"1-{pages}")
+    process.start()
+    assert crawler.stats is not None
+    return dict(crawler.stats.get_stats())
+
+
 def crawl_full(base_url: str, db_file: str, pages: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     settings = project_settings_with(
         {
@@ -154,7 +169,7 @@ def stored(db_file: str) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e_worker")
-    parser.add_argument("kind", choices=["bare", "full"])
+    parser.add_argument("kind", choices=["bare", "parsers", "full"])
     parser.add_argument("base_url")
     parser.add_argument("db_file")
     parser.add_argument("pages", type=int)
@@ -182,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if args.kind == "bare":
         stats = crawl_bare(args.base_url, args.pages)
+    elif args.kind == "parsers":
+        stats = crawl_parsers(args.base_url, args.pages)
     else:
         Path(args.db_file).unlink(missing_ok=True)
         stats = crawl_full(args.base_url, args.db_file, args.pages, extra)
