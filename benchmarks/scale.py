@@ -9,6 +9,7 @@ alternating small/large, and reports time per article and peak RSS (getrusage).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -37,6 +38,7 @@ def measure_once(template: Path, copy: Path, first: int, batch: int, spool_dir: 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{copy}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(template, copy)
+    os.sync()  # the copy and the benchmarks before this one written out: no writeback during the batch
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.scale_worker", str(copy), str(first), str(batch), str(spool_dir)],
         capture_output=True,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -207,6 +208,7 @@ def measure(
     for attempt in range(repeat):
         items = items_for(records)
         with fresh_url(f"real{attempt}") as url:
+            os.sync()  # no writeback of earlier benchmarks' files during the timed run
             elapsed, stats = run_real_pipelines(url, items, spool_dir=workdir / "spool")
             stored = table_count(url, Article)
             stored_ok &= stored == articles and not stats.get("fxcrawl/store/failed_items")
@@ -215,6 +217,7 @@ def measure(
         log(f"  store {dialect} real: {articles} articles in {elapsed:.2f} s = {articles / elapsed:,.0f}/s")
         items = items_for(records[:naive_count])
         with fresh_url(f"naive{attempt}") as url:
+            os.sync()
             elapsed = run_naive(url, items)
             stored_ok &= table_count(url, Article) == naive_count
         naive_rates.append(naive_count / elapsed)

@@ -45,6 +45,9 @@ class ArticleItem:
     last_modified: str | None = field(default=None, metadata=DERIVED)
     #: When the page was fetched (aware; set by the spider). Validation falls back to its own clock.
     fetched_at: datetime | None = field(default=None, metadata=DERIVED)
+    #: The URL the page was fetched from, when its canonical link (now ``url``) names another:
+    #: the frontier marks both fetched, or the fetched one would be owed again every run.
+    fetched_url: str | None = field(default=None, metadata=DERIVED)
 
 
 @dataclass(slots=True)

@@ -82,6 +82,7 @@ class BatchWriter:
         # A listed article fetched in the same batch ends up fetched with its listing's hash:
         # its frontier row is written once, with both, rather than discovered and then fetched.
         fetched_urls = {item.url for item in by_kind["article"]}
+        fetched_urls.update(item.fetched_url for item in by_kind["article"] if item.fetched_url)
         listing_hashes = {hit.url: hit.listing_hash for hit in by_kind["hit"] if hit.url in fetched_urls}
         frontier.record_discovered(
             session, dialect, [hit for hit in by_kind["hit"] if hit.url not in listing_hashes], now
@@ -214,12 +215,13 @@ class BatchWriter:
             insert_rows(session, upsert(dialect, Article.__table__, ["url"], _ARTICLE_UPDATE), _ARTICLE_ROW, rows)
         next_visit = self.policy.revisits(now)
         fetched_row = frontier.fetched_row
-        frontier.record_fetched(
-            session,
-            dialect,
-            frontier.FETCHED_COLUMNS,
-            [
-                fetched_row(
+        # Each article's URL, and the one it was fetched from when its canonical link names another
+        # (else the fetched one would stay owed and be fetched again every run); the article's own first.
+        fetched = [*latest.items(), *((item.fetched_url, item) for item in latest.values() if item.fetched_url)]
+        visited: dict[str, tuple[Any, ...]] = {}
+        for url, item in fetched:
+            if url not in visited:
+                visited[url] = fetched_row(
                     url,
                     now,
                     next_visit(item.published_at),
@@ -228,9 +230,7 @@ class BatchWriter:
                     item.last_modified,
                     listing_hashes.get(url),
                 )
-                for url, item in latest.items()
-            ],
-        )
+        frontier.record_fetched(session, dialect, frontier.FETCHED_COLUMNS, list(visited.values()))
 
     def _hits(
         self, session: Session, items: list[SearchHitItem], run_id: int | None, now: Any, counts: dict[str, int]

@@ -201,6 +201,8 @@ class ValidatePipeline:
             except Invalid:
                 canonical = None
             if canonical and _is_portal_article(canonical):
+                fetched = self._url(item.url)
+                item.fetched_url = fetched if fetched != canonical else None
                 return canonical
             self.count("fxcrawl/validated/canonical_ignored")
         return self._url(item.url)

@@ -131,6 +131,32 @@ def test_the_frontier_keeps_what_the_listing_said_when_an_article_comes_alone(da
     assert state == "discovered" and relisted not in (None, listed)
 
 
+@pytest.mark.parametrize("same_batch", [True, False])
+def test_an_article_stored_under_its_canonical_link_leaves_nothing_owed(database_url: str, same_batch: bool) -> None:
+    """The listing links /article/100; the page fetched there names /article/200 as canonical. The
+    article is stored once, under 200, and both URLs are fetched: the next run owes neither."""
+    from pipelines.db import Database
+    from pipelines.frontier import Frontier, RecrawlPolicy
+
+    listed, named = "https://www.fx168news.com/article/100", "https://www.fx168news.com/article/200"
+    if same_batch:
+        crawl_items(database_url, [hit(listed), article_item(listed, canonical_url=named)])
+    else:
+        crawl_items(database_url, [hit(listed)])
+        crawl_items(database_url, [article_item(listed, canonical_url=named)])
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            assert session.scalars(select(Article.url)).all() == [named]
+            states = dict(session.execute(select(FrontierEntry.url, FrontierEntry.state)).all())
+            listed_hash = session.scalar(select(FrontierEntry.listing_hash).where(FrontierEntry.url == listed))
+        assert states == {listed: "fetched", named: "fetched"}
+        assert listed_hash is not None  # what the listing said of it, for the next run to compare
+        assert Frontier(database, RecrawlPolicy()).pending() == []
+    finally:
+        database.dispose()
+
+
 def test_source_logo_is_not_wiped_by_items_without_one(database_url: str) -> None:
     crawl_items(database_url, [SourceItem("金融界", "https://www.fx168news.com/static/source/jrj.png")])
     crawl_items(database_url, [article_item()])  # the article names 金融界 without a logo
