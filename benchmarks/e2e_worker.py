@@ -10,7 +10,7 @@ real fxcrawl crawl (``crawler.run.run_crawl``) into a fresh SQLite file. All run
 project's Scrapy settings with REPLAY_OVERRIDES; bare and parsers without any fxcrawl component
 (pipelines, extensions, middlewares), so they never open a database.
 Prints one JSON line: elapsed seconds, responses, items stored, CPU time, peak RSS and a
-digest of the URLs fetched (equal digests: the two crawls fetched the same URLs).
+digest of the URLs fetched (equal digests: the crawls fetched the same URLs).
 """
 
 from __future__ import annotations
