@@ -48,6 +48,22 @@ class ArticleItem:
     #: The URL the page was fetched from, when its canonical link (now ``url``) names another:
     #: the frontier marks both fetched, or the fetched one would be owed again every run.
     fetched_url: str | None = field(default=None, metadata=DERIVED)
+    #: The portal's newsId (None on the legacy host, whose ids are another space).
+    news_id: int | None = None
+    #: "article", or "video" for a video item (its ``video`` ids, no body).
+    kind: str = "article"
+    summary: str | None = None
+    #: The 话题 the body links inline: [{"id": 86, "name": "比特日报"}].
+    topics: list[dict[str, Any]] = field(default_factory=list)
+    #: Quote symbols the body links to ('BINBTC').
+    symbols: list[str] = field(default_factory=list)
+    #: A video item's player ids: {"appId": …, "fileId": …}.
+    video: dict[str, str] | None = None
+    #: A syndicated piece: ``source`` is then its original outlet, as its reprint notice names it.
+    reprinted: bool = False
+    #: The piece says it was written by AI from third-party data.
+    ai_generated: bool = False
+    image: str | None = None
 
 
 @dataclass(slots=True)
@@ -73,6 +89,38 @@ class SearchHitItem:
 
 
 @dataclass(slots=True)
+class ChannelEntryItem:
+    """One entry of a channel list (/info/001 …), from its page or from the JSON API."""
+
+    channel: str
+    page: int
+    rank: int
+    url: str
+    title: str
+    published: str
+    news_id: int | None = None
+    image: str | None = None
+    published_at: datetime | None = field(default=None, metadata=DERIVED)
+    listing_hash: str | None = field(default=None, metadata=DERIVED)
+    fetched_at: datetime | None = field(default=None, metadata=DERIVED)
+
+
+@dataclass(slots=True)
+class FastNewsItem:
+    """A 快讯 (fast news) item: a few sentences, its own id space, no article page."""
+
+    fast_news_id: int
+    url: str
+    published: str
+    text: str
+    pinned: bool = False
+    #: The trailing source tag, as shown: '路透' for '…（路透）'; the text keeps it.
+    source_tag: str | None = None
+    published_at: datetime | None = field(default=None, metadata=DERIVED)
+    fetched_at: datetime | None = field(default=None, metadata=DERIVED)
+
+
+@dataclass(slots=True)
 class HotEntryItem:
     """An entry of the 24小时热点 side list."""
 
@@ -92,18 +140,18 @@ class TopicItem:
 
 
 @dataclass(slots=True)
-class PageLink:
-    number: int
-    url: str
-
-
-@dataclass(slots=True)
 class Pagination:
     current: int
     last: int
     prev_url: str | None
     next_url: str | None
-    links: list[PageLink] = field(default_factory=list)
+
+
+#: How a page was read (its ``via``): from its ``__NEXT_DATA__`` JSON, or from its HTML.
+VIA_JSON = "json"
+VIA_HTML = "html"
+#: Page-level facts, not records: how it was read, and what did not match the site description.
+PARSE_META = {"parse_meta": True}
 
 
 @dataclass(slots=True)
@@ -117,6 +165,40 @@ class SearchPage:
     pagination: Pagination
     hot: list[HotEntryItem]
     topics: list[TopicItem]
+    via: str = field(default=VIA_HTML, metadata=PARSE_META)
+    #: What differed from the site description while the page still parsed ('json_missing: …').
+    drift: list[str] = field(default_factory=list, metadata=PARSE_META)
+
+
+@dataclass(slots=True)
+class ArticlePage:
+    url: str
+    article: ArticleItem
+    via: str = field(default=VIA_HTML, metadata=PARSE_META)
+    drift: list[str] = field(default_factory=list, metadata=PARSE_META)
+
+
+@dataclass(slots=True)
+class ChannelPage:
+    """A channel list: its entries, newest first (a JSON API page reads into the same record)."""
+
+    url: str
+    channel: str
+    page: int
+    entries: list[ChannelEntryItem]
+    via: str = field(default=VIA_HTML, metadata=PARSE_META)
+    drift: list[str] = field(default_factory=list, metadata=PARSE_META)
+
+
+@dataclass(slots=True)
+class ExpressPage:
+    """The 快讯 feed (or a page of it from the JSON API), newest first, pinned items included."""
+
+    url: str
+    page: int
+    items: list[FastNewsItem]
+    via: str = field(default=VIA_HTML, metadata=PARSE_META)
+    drift: list[str] = field(default_factory=list, metadata=PARSE_META)
 
 
 @dataclass(slots=True)
@@ -168,6 +250,8 @@ _KINDS: dict[type, str] = {
     SourceItem: "source",
     ArticleItem: "article",
     SearchHitItem: "hit",
+    ChannelEntryItem: "channel_entry",
+    FastNewsItem: "fast_news",
     HotEntryItem: "hot",
     TopicItem: "topic",
     NotModifiedItem: "not_modified",
@@ -179,19 +263,20 @@ _DATETIME_FIELDS = {"published_at", "fetched_at"}
 _DATE_FIELDS = {"listed_on"}
 
 
-def to_jsonable(record: Any, derived: bool = True) -> Any:
+def to_jsonable(record: Any, derived: bool = True, meta: bool = True) -> Any:
     """A record as JSON-ready data (datetimes as ISO 8601); ``derived=False`` leaves out the
-    fields the validate pipeline fills, giving exactly what the page showed."""
+    fields the validate pipeline fills, giving exactly what the page showed; ``meta=False``
+    leaves out how a page was read (``via``, ``drift``), giving only its records."""
     if is_dataclass(record) and not isinstance(record, type):
         return {
-            f.name: to_jsonable(getattr(record, f.name), derived)
+            f.name: to_jsonable(getattr(record, f.name), derived, meta)
             for f in fields(record)
-            if derived or not f.metadata.get("derived")
+            if (derived or not f.metadata.get("derived")) and (meta or not f.metadata.get("parse_meta"))
         }
     if isinstance(record, datetime | date):
         return record.isoformat()
     if isinstance(record, dict):
-        return {k: to_jsonable(v, derived) for k, v in record.items()}
+        return {k: to_jsonable(v, derived, meta) for k, v in record.items()}
     if isinstance(record, list | tuple):
-        return [to_jsonable(v, derived) for v in record]
+        return [to_jsonable(v, derived, meta) for v in record]
     return record

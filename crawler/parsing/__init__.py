@@ -1,7 +1,24 @@
-"""Pure page parsers: (HTML, URL) in, typed records out. No Scrapy, no network, no database."""
+"""Pure page parsers: (page, URL) in, typed records out. No Scrapy, no network, no database.
 
+Every parser of a portal page reads the page's ``__NEXT_DATA__`` JSON first and its HTML
+second, and says in the page record which path gave the records (``via``) and what differed
+from the site description (``drift``).
+"""
+
+from crawler.parsing.api import ApiRefused
 from crawler.parsing.article_page import parse_article_page
+from crawler.parsing.channel_page import parse_channel_api, parse_channel_page
 from crawler.parsing.errors import PageParseError
+from crawler.parsing.express_page import parse_express_api, parse_express_page
 from crawler.parsing.search_page import parse_search_page
 
-__all__ = ["PageParseError", "parse_article_page", "parse_search_page"]
+__all__ = [
+    "ApiRefused",
+    "PageParseError",
+    "parse_article_page",
+    "parse_channel_api",
+    "parse_channel_page",
+    "parse_express_api",
+    "parse_express_page",
+    "parse_search_page",
+]

@@ -6,17 +6,22 @@ PageParseError: its missing results and pagination would otherwise end the walk 
 
 from __future__ import annotations
 
+from typing import Any
+
 from lxml import etree
 
 from crawler import site
-from crawler.items import HotEntryItem, PageLink, Pagination, SearchHitItem, SearchPage, TopicItem
+from crawler.items import HotEntryItem, Pagination, SearchHitItem, SearchPage, TopicItem
 from crawler.parsing.errors import PageParseError
+from crawler.parsing.nextdata import ShapeError, dig_any, read_both, required
 from crawler.parsing.text import (
     TRUNCATED,
     LinkResolver,
     MarkupError,
+    clean,
     document,
     first_text,
+    fragment,
     joined_text,
     select,
     select_one,
@@ -26,30 +31,106 @@ from crawler.parsing.text import (
 )
 
 S = site.SEARCH
+J = site.SEARCH_JSON
+K = site.NEWS
 #: The pagination's parts are found inside its block (their selectors start with the block's),
 #: so on a page with one block only the block is searched for them, not the whole page.
 _PARTS_IN_BLOCK = all(within(css, S.pagination) for css in (S.page_current, S.page_links, S.page_prev, S.page_next))
 
 
-def parse_search_page(html: str, url: str) -> SearchPage:
-    """Read a search listing page; raises PageParseError if it is not one, or not all of one."""
+def parse_search_page(html: str, url: str, *, use_json: bool = True) -> SearchPage:
+    """Read a search listing page, its JSON first; raises PageParseError if it is not one, or
+    not all of one. ``use_json=False`` reads the HTML alone (the fallback path, for tests)."""
+    if truncated(html):
+        raise PageParseError(url, TRUNCATED)
     try:
         doc = document(html)
     except MarkupError as exc:
         raise PageParseError(url, str(exc)) from None
-    if truncated(html):
-        raise PageParseError(url, TRUNCATED)
+    query = site.parse_search_url(url)
+    resolve = LinkResolver(url)
+    page, via, drift = read_both(
+        html,
+        url,
+        lambda data: _from_json(data, url, query, resolve),
+        lambda: _from_html(doc, url, query, resolve),
+        use_json=use_json,
+    )
+    page.via, page.drift = via, drift
+    return page
+
+
+def _from_json(data: Any, url: str, query: site.SearchQuery | None, resolve: LinkResolver) -> SearchPage:
+    found = dig_any(data, site.JSON_PATHS[site.PageKind.SEARCH])
+    required(found, J.items, J.page, J.last_page)
+    keyword = clean(str(found.get(J.keyword) or "")) or (query.keyword if query else "")
+    if not keyword:
+        raise ShapeError("search data without a keyword")
+    tab = query.tab if query else site.ARTICLE_TAB
+    current, last = int(found[J.page]), min(int(found[J.last_page]), site.MAX_SEARCH_PAGE)
+    origin = resolve.origin
+    pagination = Pagination(
+        current=current,
+        last=max(current, last),
+        prev_url=site.search_url(keyword, current - 1, tab, origin) if current > 1 else None,
+        next_url=site.search_url(keyword, current + 1, tab, origin) if current < last else None,
+    )
+    hits = []
+    for rank, entry in enumerate(found[J.items], start=1):
+        required(entry, K.title)
+        snippet, highlights = snippet_text(fragment(str(entry.get(J.highlight) or "")), S.highlight_class)
+        logo = str(entry.get(J.source_logo) or "")
+        hits.append(
+            SearchHitItem(
+                keyword=keyword,
+                tab=tab,
+                page=current,
+                rank=rank,
+                url=_news_link(entry, resolve),
+                title=clean(str(entry[K.title])),
+                snippet=snippet,
+                highlights=highlights,
+                source=clean(str(entry.get(J.source) or "")),
+                source_logo=resolve(logo) if logo else None,
+                date=clean(str(entry.get(J.date) or "")),
+            )
+        )
+    hot = [
+        HotEntryItem(rank, clean(str(entry[K.title])), _news_link(entry, resolve))
+        for rank, entry in enumerate(found.get(J.hot) or [], start=1)
+    ]
+    topics = [
+        TopicItem(
+            rank=rank,
+            name=clean(str(entry[J.topic_name])),
+            url=site.topic_url(entry[J.topic_id], origin),
+            discussions=int(entry.get(J.topic_count, -1)),
+        )
+        for rank, entry in enumerate(found.get(J.topics) or [], start=1)
+    ]
+    return SearchPage(url=url, keyword=keyword, tab=tab, hits=hits, pagination=pagination, hot=hot, topics=topics)
+
+
+def _news_link(entry: Any, resolve: LinkResolver) -> str:
+    """An item's link: its ``newsUrl`` when it has one (a legacy page), else /article/{urlCode}."""
+    if href := entry.get("newsUrl"):
+        return resolve(str(href))
+    code = entry.get(K.url_code) or entry.get(K.news_id)
+    if code in (None, ""):
+        raise ShapeError(f"an item without {K.url_code} or {K.news_id}")
+    return resolve(f"/article/{code}")
+
+
+def _from_html(doc: etree._Element, url: str, query: site.SearchQuery | None, resolve: LinkResolver) -> SearchPage:
     blocks = select(doc, S.pagination)
     if select_one(doc, S.result_list) is None or not blocks:
         raise PageParseError(url, "not a search listing page: no result list or pagination")
-    query = site.parse_search_url(url)
     keyword_input = select_one(doc, S.keyword_input)
-    keyword = (keyword_input.get("value", "") if keyword_input is not None else "").strip()
+    keyword = clean(keyword_input.get("value", "") if keyword_input is not None else "")
     keyword = keyword or (query.keyword if query else "")
     if not keyword:
         raise PageParseError(url, "search page without a keyword")
     tab = query.tab if query else site.ARTICLE_TAB
-    resolve = LinkResolver(url)
     pagination = _pagination(blocks[0] if len(blocks) == 1 and _PARTS_IN_BLOCK else doc, url, resolve)
     hits = [
         _hit(node, rank, resolve, keyword, tab, pagination.current)
@@ -93,18 +174,13 @@ def _pagination(scope: etree._Element, url: str, resolve: LinkResolver) -> Pagin
     if not current_text.isdigit():
         raise PageParseError(url, f"pagination without a current page number: {current_text!r}")
     current = int(current_text)
-    links = [
-        PageLink(int(text), resolve(a.get("href")))
-        for a in select(scope, S.page_links)
-        if (text := joined_text(a)).isdigit() and a.get("href")
-    ]
+    numbers = [int(text) for a in select(scope, S.page_links) if (text := joined_text(a)).isdigit() and a.get("href")]
     prev, nxt = select_one(scope, S.page_prev), select_one(scope, S.page_next)
     return Pagination(
         current=current,
-        last=max([current, *(link.number for link in links)]),
+        last=max([current, *numbers]),
         prev_url=resolve(prev.get("href")) if prev is not None and prev.get("href") else None,
         next_url=resolve(nxt.get("href")) if nxt is not None and nxt.get("href") else None,
-        links=links,
     )
 
 

@@ -12,6 +12,7 @@ silently cut short.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from urllib.parse import urljoin, urlsplit
 
@@ -237,3 +238,37 @@ class LinkResolver:
         if href.startswith(("http://", "https://")):
             return href
         return urljoin(self.page_url, href)
+
+
+#: Elements that start a paragraph of their own.
+BLOCKS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption"})
+
+
+def block_texts(container: etree._Element, exclude: Callable[[etree._Element], bool] | None = None) -> list[str]:
+    """The paragraphs under ``container``, in order: each block element (at any depth) whose
+    text is not inside a nested block; elements ``exclude`` says are not body are skipped."""
+    out: list[str] = []
+
+    def walk(node: etree._Element) -> None:
+        for child in node:
+            if not isinstance(child.tag, str) or (exclude is not None and exclude(child)):
+                continue
+            if child.tag in BLOCKS and not any(
+                isinstance(d.tag, str) and d.tag in BLOCKS for d in child.iterdescendants()
+            ):
+                if text := joined_text(child):
+                    out.append(text)
+            else:
+                walk(child)
+
+    walk(container)
+    return out
+
+
+def fragment(html: str) -> etree._Element:
+    """A piece of HTML given as a string (a JSON field's markup), as one ``div`` holding it:
+    the same cleaning as ``document``, without the page-level checks."""
+    root = document(f"<div>{html}</div>")
+    body = root.find("body")
+    node = body[0] if body is not None and len(body) else None
+    return node if node is not None and node.tag == "div" else root

@@ -1,0 +1,173 @@
+"""A page's data as JSON (Next.js ``__NEXT_DATA__``), and reading a page by both paths.
+
+Each page parser reads the JSON first and the HTML second. Both are read whenever both are
+there: the JSON gives the record, the HTML is the fallback (older pages, the legacy host, a
+redesign that drops the JSON) and the check (a page whose two halves disagree is drift the
+user should hear about, even though a record came out).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields, is_dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from crawler import site
+from crawler.parsing.errors import PageParseError
+
+_NEXT_DATA = re.compile(
+    r"<script\b[^>]*\bid\s*=\s*[\"']?__NEXT_DATA__[\"']?[^>]*>(?P<json>.*?)</script\s*>", re.DOTALL | re.IGNORECASE
+)
+
+#: The reason prefixes parsers put in a page's ``drift`` list (and the stats count per page kind).
+JSON_MISSING = "json_missing"
+DISAGREE = "disagree"
+#: The reason of a page from which neither path gave a record.
+MARKUP_CHANGED = "markup changed"
+
+T = TypeVar("T")
+
+
+class ShapeError(ValueError):
+    """The JSON is there but not in the shape the site description says (a key is gone)."""
+
+
+def next_data(html: str) -> Any | None:
+    """The page's ``__NEXT_DATA__`` as Python data; None when it has none, or none that parses."""
+    match = _NEXT_DATA.search(html)
+    if match is None:
+        return None
+    try:
+        return json.loads(match.group("json"))
+    except ValueError:
+        return None
+
+
+def dig(data: Any, path: Sequence[str]) -> Any:
+    """The value at ``path`` in nested mappings; ShapeError naming the first key that is missing."""
+    node = data
+    for depth, key in enumerate(path):
+        if not isinstance(node, Mapping) or key not in node:
+            raise ShapeError(f"no {'.'.join(path[: depth + 1])}")
+        node = node[key]
+    return node
+
+
+def dig_any(data: Any, paths: Sequence[Sequence[str]]) -> Any:
+    """The value at the first of ``paths`` that the data has (a site build may move its data)."""
+    errors = []
+    for path in paths:
+        try:
+            return dig(data, path)
+        except ShapeError as exc:
+            errors.append(str(exc))
+    raise ShapeError("; ".join(errors))
+
+
+def required(item: Mapping[str, Any], *keys: str) -> None:
+    """ShapeError unless every key is in ``item``."""
+    if not isinstance(item, Mapping):
+        raise ShapeError(f"expected an object, found {type(item).__name__}")
+    if missing := [key for key in keys if key not in item]:
+        raise ShapeError(f"no {', '.join(missing)}")
+
+
+def read_both(
+    html: str,
+    url: str,
+    from_json: Callable[[Any], T] | None,
+    from_html: Callable[[], T],
+    *,
+    use_json: bool = True,
+) -> tuple[T, str, list[str]]:
+    """(record, via, drift): the record from the JSON when it reads, else from the HTML.
+
+    ``drift`` says what differed from the site description: the JSON missing or misshapen
+    while the HTML parsed, or the two paths giving different records (or the HTML none). A page
+    from which neither path gives a record raises PageParseError (MARKUP_CHANGED).
+    """
+    drift: list[str] = []
+    from_data: T | None = None
+    json_error = ""
+    if use_json and from_json is not None:
+        data = next_data(html)
+        if data is None:
+            json_error = "no __NEXT_DATA__"
+        else:
+            try:
+                from_data = from_json(data)
+            except ShapeError as exc:
+                json_error = str(exc)
+            except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:  # a shape never seen
+                json_error = f"unexpected JSON ({exc.__class__.__name__}: {exc})"
+    try:
+        from_markup: T | None = from_html()
+        html_error = ""
+    except PageParseError as exc:
+        from_markup, html_error = None, exc.reason
+    if from_data is not None:
+        if from_markup is None:
+            drift.append(f"{DISAGREE}: the HTML gives no record ({html_error})")
+        elif (differ := differences(from_data, from_markup)) is not None:
+            drift.append(f"{DISAGREE}: {differ}")
+        return from_data, "json", drift
+    if from_markup is not None:
+        if json_error:
+            drift.append(f"{JSON_MISSING}: {json_error}")
+        return from_markup, "html", drift
+    reasons = "; ".join(r for r in (f"JSON: {json_error}" if json_error else "", f"HTML: {html_error}") if r)
+    raise PageParseError(url, f"{MARKUP_CHANGED}: {reasons}")
+
+
+def differences(a: Any, b: Any, where: str = "") -> str | None:
+    """Where two records first differ ('hits[3].title'), or None when they are equal
+    (page-level fields such as ``via`` aside). Two links to one page are equal however each
+    is spelt (a keyword-id link and a bare-id link to one article)."""
+    if is_dataclass(a) and is_dataclass(b) and type(a) is type(b):
+        for f in fields(a):
+            if f.metadata.get("parse_meta"):
+                continue
+            if (found := differences(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")) is not None:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{where.lstrip('.')} ({len(a)} vs {len(b)} entries)"
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
+            if (found := differences(x, y, f"{where}[{index}]")) is not None:
+                return found
+        return None
+    if a == b or (isinstance(a, str) and isinstance(b, str) and _same_link(a, b)):
+        return None
+    return where.lstrip(".") or "value"
+
+
+def _same_link(a: str, b: str) -> bool:
+    if not (a.startswith(("http://", "https://")) and b.startswith(("http://", "https://"))):
+        return False
+    parts = urlsplit(a)
+    if parts.netloc != urlsplit(b).netloc:
+        return False
+    base = f"{parts.scheme}://{parts.netloc}"
+    return site.canonical_url(a, base) == site.canonical_url(b, base)
+
+
+_SITE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(?::(\d{2}))?(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII)
+
+
+def machine_time(text: str | None) -> str:
+    """A machine-readable time as ISO 8601 with its offset: the JSON's 'YYYY-MM-DD HH:MM:SS' is
+    Beijing time (+08:00), as is a <time datetime> without an offset. Any other text (a visible
+    '3小时前') comes back as it is, for the date reader to resolve."""
+    text = (text or "").strip()
+    match = _SITE_TIME.fullmatch(text)
+    if match is None:
+        return text
+    day, clock, seconds, offset = match.groups()
+    offset = "+00:00" if offset == "Z" else offset or "+08:00"
+    if len(offset) == 5:
+        offset = f"{offset[:3]}:{offset[3:]}"
+    return f"{day}T{clock}:{seconds or '00'}{offset}"

@@ -1,0 +1,155 @@
+"""What every spider of the portal shares: where to fetch from, reading article pages,
+reporting markup drift, and turning failures into recorded rejects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DownloadCancelledError
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawler import site
+from crawler.items import NotModifiedItem, RejectItem, SourceItem
+from crawler.parsing import PageParseError, parse_article_page
+from crawler.parsing.nextdata import DISAGREE, JSON_MISSING, MARKUP_CHANGED
+
+#: Marks a request for a listing page (search results, a channel list, the 快讯 feed, a page of
+#: the JSON API): the incremental middleware filters what such a page leads to.
+LISTING = "fxcrawl_listing"
+#: Marks the request that continues a listing walk (下一页, the API's next page, or the token
+#: fetch it needs): the incremental middleware drops it once the walk reaches stored entries.
+NEXT_PAGE = "fxcrawl_next_page"
+#: Scrapy's default URLLENGTH_LIMIT: a longer request is dropped by its middleware.
+URL_LENGTH_LIMIT = 2083
+#: At most this many drifted URLs are kept in the stats (and so in the run's row) per counter.
+DRIFT_URLS_KEPT = 20
+
+
+class PortalSpider(scrapy.Spider):
+    """A spider of www.fx168news.com, or of a replay server standing in for it (FXCRAWL_BASE_URL)."""
+
+    base_url: str = site.CANONICAL_BASE
+    api_base: str = site.API_BASE
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sources_seen: set[tuple[str, str | None]] = set()
+        self.drift_warned: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> PortalSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.base_url = crawler.settings.get("FXCRAWL_BASE_URL") or site.CANONICAL_BASE
+        spider.api_base = crawler.settings.get("FXCRAWL_API_BASE_URL") or (
+            site.API_BASE if spider.base_url == site.CANONICAL_BASE else spider.base_url
+        )
+        # follow nothing off the site we crawl (a listing may link elsewhere)
+        local = {urlsplit(spider.base_url).hostname or "", urlsplit(spider.api_base).hostname or ""}
+        spider.allowed_domains = sorted(local | site.ALL_HOSTS)
+        return spider
+
+    # -- where to fetch ----------------------------------------------------------------------
+
+    def fetchable(self, url: str) -> str:
+        """The URL to request for a link of the portal: on the replay server, when one stands in."""
+        return site.fetch_url(url, self.base_url)
+
+    def refusal(self, url: str) -> str | None:
+        """Why a link found on a page cannot be followed (None: it can)."""
+        if not site.is_site_url(url, self.base_url):
+            scheme = urlsplit(url).scheme or "relative"
+            return f"not a link of the site ({scheme}: {url[:120]!r})"
+        if len(self.fetchable(url)) > URL_LENGTH_LIMIT:
+            return f"URL longer than {URL_LENGTH_LIMIT} characters"
+        return None
+
+    # -- article pages ------------------------------------------------------------------------
+
+    def article_request(self, url: str) -> scrapy.Request:
+        return scrapy.Request(self.fetchable(url), callback=self.parse_article, errback=self.failed)
+
+    def parse_article(self, response: Response) -> Iterator[Any]:
+        if response.status == 304:  # a conditional revisit: what is stored is current
+            self.count("fxcrawl/pages/not_modified")
+            yield NotModifiedItem(response.url)
+            return
+        kind = site.page_kind(response.url) or site.PageKind.ARTICLE
+        try:
+            page = parse_article_page(response.text, response.url)
+        except PageParseError as exc:
+            yield self.unparsable(exc, kind)
+            return
+        self.note_drift(kind, response.url, page.drift)
+        article = page.article
+        article.etag = response.headers.get("ETag", b"").decode("latin-1") or None
+        article.last_modified = response.headers.get("Last-Modified", b"").decode("latin-1") or None
+        article.fetched_at = datetime.now(UTC)
+        self.count("fxcrawl/pages/detail")
+        yield article
+
+    def source_once(self, name: str, logo: str | None) -> Iterator[SourceItem]:
+        """An outlet's record, the first time this run meets it (a run meets a few, many times)."""
+        if name and (name, logo) not in self.sources_seen:
+            self.sources_seen.add((name, logo))
+            yield SourceItem(name, logo)
+
+    # -- failures and drift --------------------------------------------------------------------
+
+    def failed(self, failure: Failure) -> Iterator[Any]:
+        """A request that ended in an HTTP error or a network failure: recorded, never silent."""
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on errback failures
+        response = getattr(failure.value, "response", None)
+        if response is not None:
+            reason = f"HTTP {response.status}"
+        elif message := failure.getErrorMessage():
+            reason = f"{failure.type.__name__}: {message}"
+        elif failure.check(DownloadCancelledError):  # Scrapy 2.19 cancels a body over the limit wordlessly
+            reason = "DownloadCancelledError: body larger than DOWNLOAD_MAXSIZE"
+        else:
+            reason = failure.type.__name__ if failure.type else "unknown failure"
+        self.count("fxcrawl/pages/failed")
+        self.logger.error("could not fetch %s: %s", request.url, reason)
+        yield RejectItem(kind="page", reason=reason, url=request.url)
+
+    def unparsable(self, exc: PageParseError, kind: site.PageKind | str) -> RejectItem:
+        self.count("fxcrawl/pages/unparsable")
+        if exc.reason.startswith(MARKUP_CHANGED):
+            self.record_drift(f"fxcrawl/markup/changed/{kind}", exc.url)
+        self.logger.error("could not parse %s: %s", exc.url, exc.reason)
+        return RejectItem(kind="page", reason=exc.reason, url=exc.url)
+
+    def note_drift(self, kind: site.PageKind | str, url: str, drift: list[str]) -> None:
+        """Count what a page showed of a site that no longer matches its description; warn once
+        per run and kind, so a redesign is one line in the log and a list of URLs in the run."""
+        for reason in drift:
+            what = JSON_MISSING if reason.startswith(JSON_MISSING) else DISAGREE
+            key = f"fxcrawl/markup/{what}/{kind}"
+            self.record_drift(key, url)
+            if key not in self.drift_warned:
+                self.drift_warned.add(key)
+                self.logger.warning(
+                    "the site no longer matches its description (%s page, %s): %s; the page was read "
+                    "from its %s. Later pages like it are counted, not logged (see `fxcrawl runs show`)",
+                    kind,
+                    url,
+                    reason,
+                    "JSON" if what == DISAGREE else "HTML",
+                )
+
+    def record_drift(self, key: str, url: str) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.inc_value(key)
+        urls = stats.get_value(f"{key}/urls") or []
+        if len(urls) < DRIFT_URLS_KEPT and url not in urls:
+            stats.set_value(f"{key}/urls", [*urls, url])
+
+    def count(self, key: str, value: int = 1) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(key, value)
