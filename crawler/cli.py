@@ -103,14 +103,18 @@ def _positive(text: str) -> int:
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
-    from crawler.spiders.search import parse_page_spec
-
     try:
-        parse_page_spec(args.pages)
+        if args.spider == "latest":
+            from crawler.spiders.latest import parse_channels
+
+            parse_channels(args.channels)
+        else:
+            from crawler.spiders.search import check_keyword, parse_page_spec
+
+            parse_page_spec(args.pages)
+            check_keyword(args.keyword)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if not args.keyword.strip():
-        raise UsageError("--keyword must not be empty")
+        raise UsageError(str(exc).replace("keyword ", "--keyword ", 1)) from None
     overrides: dict[str, Any] = {"FXCRAWL_DATABASE_URL": args.db, "LOG_LEVEL": args.log_level}
     if args.job:
         overrides["FXCRAWL_JOB"] = args.job
@@ -120,7 +124,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             raise UsageError(f"--set takes NAME=VALUE, not {assignment!r}")
         overrides[name.strip()] = value
     database = _database(args)  # a database at another schema version stops the crawl here
-    if args.distributed:
+    if getattr(args, "distributed", False):
         from crawler.distributed import distributed_settings
 
         overrides.update(distributed_settings(args.redis_url, _job(args)))
@@ -149,6 +153,7 @@ def _crawl(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     with ExitStack() as stack:
         if args.replay:
             server_args = ["--access-log", str(args.access_log)] if args.access_log else []
+            server_args += args.replay_arg
             if args.replay_generate:
                 server_args += ["--generate", str(args.replay_generate)]
             if args.replay_delay:
@@ -159,12 +164,18 @@ def _crawl(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         elif args.base_url:
             overrides["FXCRAWL_BASE_URL"] = args.base_url
         settings = project_settings_with(overrides, replay=args.replay)
-        spider: Any = "search"
-        if args.distributed:
+        spider: Any = args.spider
+        if args.spider == "latest":
+            spider_args: dict[str, Any] = {"channels": args.channels, "express": not args.no_express}
+            if args.max_pages:
+                spider_args["max_pages"] = args.max_pages
+        else:
+            spider_args = {"keyword": args.keyword, "pages": args.pages, "max_pages": args.max_pages}
+        if getattr(args, "distributed", False):
             from crawler.distributed import DistributedSearchSpider
 
             spider = DistributedSearchSpider
-        result = run_crawl(spider, settings, keyword=args.keyword, pages=args.pages, max_pages=args.max_pages)
+        result = run_crawl(spider, settings, **spider_args)
     database = _database(args)
     with database.session() as session:
         run = queries.get_run(session, result.run_id) if result.run_id else None
@@ -188,6 +199,8 @@ def _crawl(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 
 
 def _job(args: argparse.Namespace) -> str:
+    if getattr(args, "spider", "search") == "latest":
+        return args.job or f"latest:{args.channels or '001'}"
     return args.job or f"search:{args.keyword.strip()}"
 
 
@@ -398,6 +411,24 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_live(args: argparse.Namespace) -> int:
+    from crawler.livecheck import check_site, print_report
+
+    try:
+        report = check_site(args.base_url, keyword=args.keyword, channel=args.channel, timeout=args.timeout)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        _print_json([row.as_dict() for row in report])
+    else:
+        print_report(report)
+    drifted = [row.kind for row in report if not row.ok]
+    if drifted:
+        print(f"fxcrawl: the site no longer matches its description: {', '.join(drifted)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 EXPORT_COLUMNS = ("id", "url", "title", "source", "published_at", "author", "tags", "body")
 
 
@@ -586,26 +617,62 @@ def build_parser() -> Parser:
     crawl = commands.add_parser("crawl", help="run a crawl").add_subparsers(
         dest="spider", required=True, metavar="SPIDER"
     )
-    search = command(crawl, "search", cmd_crawl, "crawl keyword search results and their articles", [db])
+    crawl_options = Parser(add_help=False)
+    crawl_options.add_argument(
+        "--replay", action="store_true", help="crawl the bundled offline site through a local server"
+    )
+    crawl_options.add_argument("--base-url", help="fetch from this origin instead of the live site")
+    crawl_options.add_argument("--access-log", type=Path, help="with --replay: the fixture server's access log")
+    crawl_options.add_argument(
+        "--replay-generate", type=_positive, metavar="PAGES", help="with --replay: a generated site"
+    )
+    crawl_options.add_argument(
+        "--replay-delay", type=float, metavar="SECONDS", help="with --replay: latency per response"
+    )
+    crawl_options.add_argument(
+        "--replay-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="with --replay: pass ARG to the fixture server (e.g. --replay-arg=--drop-next-data)",
+    )
+    crawl_options.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    crawl_options.add_argument("--job", help="the scheduled job this crawl runs for (one at a time, health per job)")
+    crawl_options.add_argument(
+        "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="override a Scrapy or fxcrawl setting"
+    )
+    search = command(crawl, "search", cmd_crawl, "crawl keyword search results and their articles", [db, crawl_options])
     search.add_argument("--keyword", default="现代")
     search.add_argument("--pages", help="page ranges, e.g. 951-955 or 1,951-955,1000 (default: from page 1)")
     search.add_argument("--max-pages", type=_positive, help="fetch at most this many listing pages")
-    search.add_argument("--replay", action="store_true", help="crawl the bundled offline site through a local server")
-    search.add_argument("--base-url", help="fetch from this origin instead of the live site")
-    search.add_argument("--access-log", type=Path, help="with --replay: the fixture server's access log")
-    search.add_argument("--replay-generate", type=_positive, metavar="PAGES", help="with --replay: a generated site")
-    search.add_argument("--replay-delay", type=float, metavar="SECONDS", help="with --replay: latency per response")
-    search.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    search.add_argument("--job", help="the scheduled job this crawl runs for (one at a time, health per job)")
     search.add_argument(
         "--distributed",
         action="store_true",
         help="run as a worker sharing the job's frontier through Redis (see `fxcrawl seed`)",
     )
     search.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="Redis for --distributed")
-    search.add_argument(
-        "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="override a Scrapy or fxcrawl setting"
+    latest = command(
+        crawl,
+        "latest",
+        cmd_crawl,
+        "crawl the newest news: channel lists, their articles, and 快讯",
+        [db, crawl_options],
     )
+    latest.add_argument("--channels", default="001", help="channel codes, comma-separated (001 资讯, 001001 要闻 …)")
+    latest.add_argument("--max-pages", type=_positive, help="pages of each list to read at most (default 5)")
+    latest.add_argument("--no-express", action="store_true", help="leave out the 快讯 feed")
+
+    check = command(
+        commands,
+        "check-live",
+        cmd_check_live,
+        "fetch one page of each kind and say whether the site still matches its description",
+    )
+    check.add_argument("--base-url", default=project_settings.FXCRAWL_BASE_URL, help="the site (default: the live one)")
+    check.add_argument("--keyword", default="现代", help="the search page to check")
+    check.add_argument("--channel", default="001", help="the channel list to check")
+    check.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each page")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
 
     articles = commands.add_parser("articles", help="stored articles").add_subparsers(
         dest="action", required=True, metavar="ACTION"

@@ -25,15 +25,19 @@ from scrapy.http import Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler import site
-from crawler.items import ListingVisitedItem, RejectItem, SearchHitItem
+from crawler.items import ChannelEntryItem, FastNewsItem, ListingVisitedItem, RejectItem, SearchHitItem
+from crawler.spiders.portal import LISTING as LISTING_PAGE
+from crawler.spiders.portal import NEXT_PAGE
 from pipelines.frontier import FETCHED, LISTING, Frontier, KnownURL, RecrawlPolicy
 from pipelines.models import utcnow
 from pipelines.runs import database_for
-from pipelines.validate import listing_hash
+from pipelines.validate import entry_hash
 
 logger = logging.getLogger(__name__)
 
 STREAK = "fxcrawl_known_streak"
+#: What listings show of articles (and the 快讯 items, which are whole on the listing).
+LISTING_ENTRIES = (SearchHitItem, ChannelEntryItem, FastNewsItem)
 
 
 class IncrementalMiddleware:
@@ -74,17 +78,18 @@ class IncrementalMiddleware:
         if owed:
             logger.info("the frontier owes %d article URLs from earlier runs; fetching them", len(owed))
         for entry in owed:
-            url = site.rebase(entry.url, self.fetch_base)
-            if entry.kind == LISTING:
-                if request := spider.listing_request(url, entry.walk_until or site.MAX_SEARCH_PAGE):
+            if entry.kind == LISTING:  # a search walk's page: only a spider that walks them resumes it
+                listing_request = getattr(spider, "listing_request", None)
+                url = site.fetch_url(entry.url, self.fetch_base)
+                if listing_request and (request := listing_request(url, entry.walk_until or site.MAX_SEARCH_PAGE)):
                     yield request
             else:
-                yield spider.article_request(url)
+                yield spider.article_request(entry.url)
 
     def process_spider_output(
         self, response: Response, result: Iterable[Any], spider: Spider | None = None
     ) -> Iterator[Any]:
-        if not self.enabled or site.parse_search_url(response.url) is None:
+        if not self.enabled or not response.meta.get(LISTING_PAGE):
             yield from result
             return
         yield from self._filter_listing(response, list(result))
@@ -97,7 +102,7 @@ class IncrementalMiddleware:
             yield item
 
     def _filter_listing(self, response: Response, results: list[Any]) -> Iterator[Any]:
-        hits = [r for r in results if isinstance(r, SearchHitItem)]
+        hits = [r for r in results if isinstance(r, LISTING_ENTRIES)]
         canonical = {hit.url: site.canonical_url(hit.url, self.fetch_base) for hit in hits if hit.url}
         try:
             known = self.frontier.lookup(canonical.values())
@@ -114,6 +119,9 @@ class IncrementalMiddleware:
             if not hit.url:
                 continue
             entry = known.get(canonical[hit.url])
+            if entry is not None and isinstance(hit, FastNewsItem):  # stored; nothing to fetch
+                streak += entry.state == FETCHED
+                continue
             if entry is None or entry.state != FETCHED or entry.listing_hash not in (None, _hash(hit)):
                 decisions[hit.url] = "fetch"
                 streak = 0
@@ -125,7 +133,7 @@ class IncrementalMiddleware:
         for item in results:
             if not isinstance(item, Request):
                 yield item
-            elif site.parse_search_url(item.url) is not None:
+            elif item.meta.get(NEXT_PAGE):
                 if stop:
                     self._count("stopped_paging")
                     logger.info("%d consecutive results already stored: not following %s", streak, item.url)
@@ -140,9 +148,12 @@ class IncrementalMiddleware:
                 yield _conditional(item, known[canonical[item.url]])
             else:
                 yield item
-        self._record(hits, canonical, next_url, response)
+        search = site.parse_search_url(response.url) is not None
+        if not search:
+            next_url = None  # only a search walk is resumed from the frontier; other lists start afresh
+        self._record([hit for hit in hits if not isinstance(hit, FastNewsItem)], canonical, next_url, response)
         unreadable = any(isinstance(r, RejectItem) and r.url == response.url for r in results)
-        if not unreadable:  # recorded after its results, so a crash never marks a page read too early
+        if search and not unreadable:  # recorded after its results, so a crash never marks a page read too early
             yield ListingVisitedItem(
                 response.url, next_url, int(response.request.cb_kwargs.get("last", 0)) if response.request else 0
             )
@@ -163,8 +174,10 @@ class IncrementalMiddleware:
             logger.warning("could not record the frontier of %s now (%s)", response.url, exc.__class__.__name__)
 
 
-def _hash(hit: SearchHitItem) -> str:
-    return listing_hash(hit) if hit.listing_hash is None else hit.listing_hash
+def _hash(hit: Any) -> str | None:
+    if getattr(hit, "listing_hash", None) is not None:
+        return str(hit.listing_hash)
+    return entry_hash(hit)
 
 
 def _conditional(request: Request, entry: KnownURL) -> Request:

@@ -12,17 +12,28 @@ BOT_NAME = "fxcrawl"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
 
-USER_AGENT = "fxcrawl/0.1 (+https://github.com/fxcrawl/fxcrawl; news archive crawler)"
+#: Identifies the crawler (who runs it and where to read about it), as polite crawlers do; the
+#: site serves its pages to a browser-like request, so the other headers are a browser's.
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36 "
+    "fxcrawl/0.1 (+https://github.com/fxcrawl/fxcrawl; news archive crawler)"
+)
+DEFAULT_REQUEST_HEADERS = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.6",
+    "Referer": site.CANONICAL_BASE + "/",
+}
 
-# Politeness towards the live site.
+# Politeness towards the live site: robots.txt obeyed, at most one request a second per
+# domain, slower when the site answers slowly (AutoThrottle).
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 8
-CONCURRENT_REQUESTS_PER_DOMAIN = 4
-DOWNLOAD_DELAY = 0.5
+CONCURRENT_REQUESTS_PER_DOMAIN = 1
+DOWNLOAD_DELAY = 1.0
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
-AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
@@ -78,6 +89,9 @@ DOWNLOADER_MIDDLEWARES = {
 #: Where pages are fetched from; a replay server's URL in demos and tests. Stored URLs always
 #: use the portal's canonical origin whatever this is.
 FXCRAWL_BASE_URL = site.CANONICAL_BASE
+#: Where the JSON API is called (None: the live API with the live site, else FXCRAWL_BASE_URL,
+#: as a replay server answers both).
+FXCRAWL_API_BASE_URL = None
 FXCRAWL_DATABASE_URL = os.environ.get("DATABASE_URL") or "sqlite:///data/fxcrawl.db"
 FXCRAWL_TIMEZONE = "Asia/Shanghai"
 #: Items buffered before one batched write (2,000 measured faster than 500 and 1,000 on SQLite

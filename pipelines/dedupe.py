@@ -12,6 +12,8 @@ from scrapy.statscollectors import StatsCollector
 
 from crawler.items import (
     ArticleItem,
+    ChannelEntryItem,
+    FastNewsItem,
     HotEntryItem,
     ListingVisitedItem,
     NotModifiedItem,
@@ -36,6 +38,8 @@ _KEYS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     SourceItem: lambda item: ("source", item.name),
     TopicItem: lambda item: ("topic", item.name),
     SearchHitItem: lambda item: ("hit", item.keyword, item.tab, item.page, item.url),
+    ChannelEntryItem: lambda item: ("channel_entry", item.channel, item.url),
+    FastNewsItem: lambda item: ("fast_news", item.fast_news_id),
 }
 
 

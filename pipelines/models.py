@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -57,7 +57,10 @@ class Source(Base):
 
 class Article(Base):
     __tablename__ = "articles"
-    __table_args__ = (Index("ix_articles_published_at", "published_at"),)
+    __table_args__ = (
+        Index("ix_articles_published_at", "published_at"),
+        UniqueConstraint("news_id", name="uq_articles_news_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(1000), unique=True)
@@ -76,6 +79,20 @@ class Article(Base):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    #: The portal's newsId: every URL spelling of the article names it (None on the legacy host).
+    news_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: "article", or "video" (no body; ``video`` holds the player's ids).
+    kind: Mapped[str] = mapped_column(String(20), default="article", server_default="article")
+    summary: Mapped[str | None] = mapped_column(Text)
+    #: [{"id": 86, "name": "比特日报"}]: the 话题 the body links inline.
+    topics: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: Quote symbols the body links to.
+    symbols: Mapped[list[str]] = mapped_column(default=list)
+    video: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: A syndicated piece, stored under its original outlet.
+    reprinted: Mapped[bool] = mapped_column(default=False, server_default=false())
+    ai_generated: Mapped[bool] = mapped_column(default=False, server_default=false())
+    image_url: Mapped[str | None] = mapped_column(String(1000))
 
     source: Mapped[Source] = relationship(back_populates="articles")
 
@@ -160,6 +177,48 @@ class SearchHit(Base):
     source_name: Mapped[str] = mapped_column(String(200))
     listed_on: Mapped[date | None]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelEntry(Base):
+    """An article's appearance on a channel list (/info/001 …), as last seen."""
+
+    __tablename__ = "channel_entries"
+    __table_args__ = (UniqueConstraint("channel", "article_url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    article_url: Mapped[str] = mapped_column(String(1000), index=True)
+    news_id: Mapped[int | None] = mapped_column(BigInteger)
+    title: Mapped[str] = mapped_column(String(1000))
+    published_at: Mapped[datetime | None]
+    published_text: Mapped[str] = mapped_column(String(100))
+    page: Mapped[int]
+    rank: Mapped[int]
+    image_url: Mapped[str | None] = mapped_column(String(1000))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FastNews(Base):
+    """A 快讯 item: its own id space, a few sentences, no article page."""
+
+    __tablename__ = "fast_news"
+    __table_args__ = (Index("ix_fast_news_published_at", "published_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fast_news_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    url: Mapped[str] = mapped_column(String(1000))
+    published_at: Mapped[datetime | None]
+    published_unknown: Mapped[bool] = mapped_column(default=False, server_default=false())
+    published_text: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    pinned: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: The trailing source tag as shown ('路透' for '…（路透）').
+    source_tag: Mapped[str | None] = mapped_column(String(50))
+    first_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -32,13 +32,24 @@ from tenacity import (
 )
 
 from crawler import site
-from crawler.items import ArticleItem, RejectItem, SearchHitItem, item_kind
+from crawler.items import ArticleItem, ChannelEntryItem, FastNewsItem, RejectItem, SearchHitItem, item_kind
 from crawler.logsafety import redact_text
 from crawler.parsing.text import clean
 from pipelines import frontier
 from pipelines.db import Database, insert_many, insert_rows, is_transient, redact, select_in, upsert
 from pipelines.frontier import RecrawlPolicy
-from pipelines.models import Article, ArticleRevision, HotEntry, Reject, SearchHit, Source, Topic, utcnow
+from pipelines.models import (
+    Article,
+    ArticleRevision,
+    ChannelEntry,
+    FastNews,
+    HotEntry,
+    Reject,
+    SearchHit,
+    Source,
+    Topic,
+    utcnow,
+)
 from pipelines.runs import database_for
 from pipelines.spool import Spool
 
@@ -83,15 +94,16 @@ class BatchWriter:
         # its frontier row is written once, with both, rather than discovered and then fetched.
         fetched_urls = {item.url for item in by_kind["article"]}
         fetched_urls.update(item.fetched_url for item in by_kind["article"] if item.fetched_url)
-        listing_hashes = {hit.url: hit.listing_hash for hit in by_kind["hit"] if hit.url in fetched_urls}
-        frontier.record_discovered(
-            session, dialect, [hit for hit in by_kind["hit"] if hit.url not in listing_hashes], now
-        )
+        entries = [*by_kind["hit"], *by_kind["channel_entry"]]  # what listings showed of articles
+        listing_hashes = {entry.url: entry.listing_hash for entry in entries if entry.url in fetched_urls}
+        frontier.record_discovered(session, dialect, [e for e in entries if e.url not in listing_hashes], now)
         self._articles(session, by_kind["article"], run_id, now, counts, listing_hashes)
         not_modified = [frontier.not_modified_row(item.url, now) for item in _latest(by_kind["not_modified"])]
         frontier.record_fetched(session, dialect, frontier.NOT_MODIFIED_COLUMNS, not_modified)
         counts["article/not_modified"] += len(not_modified)
         self._hits(session, by_kind["hit"], run_id, now, counts)
+        self._channel_entries(session, by_kind["channel_entry"], run_id, now, counts)
+        self._fast_news(session, by_kind["fast_news"], run_id, now, counts)
         self._simple(
             session,
             HotEntry,
@@ -117,7 +129,7 @@ class BatchWriter:
         failures = {
             r.url: f"{r.kind}: {r.reason}"
             for r in by_kind["reject"]
-            if r.url and len(r.url) <= URL_MAX and (site.article_id(r.url) or site.parse_search_url(r.url))
+            if r.url and len(r.url) <= URL_MAX and (site.article_ref(r.url) or site.parse_search_url(r.url))
         }
         frontier.record_failed(session, dialect, failures, self.policy, now)
 
@@ -205,6 +217,15 @@ class BatchWriter:
                     now,
                     now,
                     previous.revision + 1 if previous is not None else 1,
+                    item.news_id,
+                    item.kind,
+                    item.summary,
+                    item.topics,
+                    item.symbols,
+                    item.video,
+                    item.reprinted,
+                    item.ai_generated,
+                    item.image,
                 )
             )
         dialect = self.database.dialect
@@ -259,6 +280,64 @@ class BatchWriter:
         stmt = upsert(self.database.dialect, SearchHit.__table__, _HIT_KEY, _HIT_UPDATE)
         insert_rows(session, stmt, _HIT_ROW, rows)
         counts["hit/written"] += len(rows)
+
+    def _channel_entries(
+        self, session: Session, items: list[ChannelEntryItem], run_id: int | None, now: Any, counts: dict[str, int]
+    ) -> None:
+        latest = {(e.channel, e.url): e for e in items}
+        if not latest:
+            return
+        rows = [
+            {
+                "channel": e.channel,
+                "article_url": e.url,
+                "news_id": e.news_id,
+                "title": e.title,
+                "published_at": e.published_at,
+                "published_text": e.published[:PUBLISHED_TEXT_MAX],
+                "page": e.page,
+                "rank": e.rank,
+                "image_url": e.image,
+                "run_id": run_id,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for e in latest.values()
+        ]
+        insert_many(session, _channel_entries_upsert(self.database.dialect), rows)
+        counts["channel_entry/written"] += len(rows)
+
+    def _fast_news(
+        self, session: Session, items: list[FastNewsItem], run_id: int | None, now: Any, counts: dict[str, int]
+    ) -> None:
+        """快讯 items by their id; each is also marked fetched in the frontier (its permalink), so
+        the next run's walk of the feed stops where this one's items begin."""
+        latest = {item.fast_news_id: item for item in items}
+        if not latest:
+            return
+        existing = _existing(session, FastNews.fast_news_id, latest)
+        counts["fast_news/new"] += len(latest.keys() - existing)
+        rows = [
+            {
+                "fast_news_id": item.fast_news_id,
+                "url": item.url,
+                "published_at": item.published_at,
+                "published_unknown": item.published_at is None,
+                "published_text": item.published[:PUBLISHED_TEXT_MAX],
+                "text": item.text,
+                "pinned": item.pinned,
+                "source_tag": item.source_tag,
+                "first_run_id": run_id,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for item in latest.values()
+        ]
+        insert_many(session, _fast_news_upsert(self.database.dialect), rows)
+        visited = [
+            frontier.fetched_row(item.url, now, None, item.published_at, None, None, None) for item in latest.values()
+        ]
+        frontier.record_fetched(session, self.database.dialect, frontier.FETCHED_COLUMNS, visited)
 
     def _simple(
         self,
@@ -519,6 +598,15 @@ _ARTICLE_ROW = (
     "first_seen_at",
     "updated_at",
     "revision",
+    "news_id",
+    "kind",
+    "summary",
+    "topics",
+    "symbols",
+    "video",
+    "reprinted",
+    "ai_generated",
+    "image_url",
 )
 #: What a changed article's new version replaces (all but its URL and when it was first seen).
 _ARTICLE_UPDATE = tuple(c for c in _ARTICLE_ROW if c not in ("url", "first_run_id", "first_seen_at"))
@@ -578,6 +666,27 @@ def _sources_upsert(dialect: str) -> Executable:
             "logo_url": lambda excluded: func.coalesce(excluded.logo_url, table.c.logo_url),
             "last_seen_at": lambda excluded: excluded.last_seen_at,
         },
+    )
+
+
+@cache
+def _channel_entries_upsert(dialect: str) -> Executable:
+    return upsert(
+        dialect,
+        ChannelEntry.__table__,
+        ["channel", "article_url"],
+        ("news_id", "title", "published_at", "published_text", "page", "rank", "image_url", "run_id", "last_seen_at"),
+    )
+
+
+@cache
+def _fast_news_upsert(dialect: str) -> Executable:
+    """A fast news item edited or unpinned on the site is stored as it is now."""
+    return upsert(
+        dialect,
+        FastNews.__table__,
+        ["fast_news_id"],
+        ("published_at", "published_unknown", "published_text", "text", "pinned", "source_tag", "last_seen_at"),
     )
 
 

@@ -29,6 +29,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from crawler import site
 from crawler.items import (
     ArticleItem,
+    ChannelEntryItem,
+    FastNewsItem,
     HotEntryItem,
     ListingVisitedItem,
     NotModifiedItem,
@@ -43,7 +45,7 @@ from crawler.parsing.dates import DateError, parse_published
 from crawler.parsing.encoding import garbled
 from crawler.parsing.text import CONTROL_CHARACTERS, clean
 from pipelines.counting import BufferedCounts
-from pipelines.models import Article, SearchHit, Source, Topic
+from pipelines.models import Article, ChannelEntry, FastNews, SearchHit, Source, Topic
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,10 @@ PUBLISHED_TEXT_MAX = _limit(Article.published_text)
 KEYWORD_MAX = _limit(SearchHit.keyword)
 TAB_MAX = _limit(SearchHit.tab)
 TOPIC_MAX = _limit(Topic.name)
+CHANNEL_MAX = _limit(ChannelEntry.channel)
+SOURCE_TAG_MAX = _limit(FastNews.source_tag)
+#: JSON fields of an article that hold text a reader sees.
+TOPIC_NAME_MAX = 200
 
 
 class ValidatePipeline:
@@ -84,6 +90,8 @@ class ValidatePipeline:
             NotModifiedItem: self._not_modified,
             ListingVisitedItem: self._listing,
             TopicItem: self._topic,
+            ChannelEntryItem: self._channel_entry,
+            FastNewsItem: self._fast_news,
         }
 
     @classmethod
@@ -143,13 +151,25 @@ class ValidatePipeline:
 
     def _article(self, item: ArticleItem) -> None:
         item.url = self._article_url(item)
-        plain = _plain(item.title, item.source, item.author, item.published, *item.body, *item.tags)
+        plain = _plain(item.title, item.source, item.author, item.published, item.summary, *item.body, *item.tags)
         item.title = _text(item.title, "title", TITLE_MAX, plain=plain)
         item.source = _text(item.source, "source", NAME_MAX, plain=plain)
         item.author = _text(item.author, "author", AUTHOR_MAX, required=False, plain=plain) or None
+        item.summary = clean(item.summary) or None
         item.body = _paragraphs(item.body, plain)
-        if not item.body:
+        if item.kind == "video":
+            if not item.video or not item.video.get("fileId"):
+                raise Invalid("video without its player's ids")
+        elif not item.body:
             raise Invalid("missing body")
+        if item.news_id is None and (ref := site.article_ref(item.url)) is not None and ref.kind == "news":
+            item.news_id = ref.id
+        item.topics = [
+            {"id": int(topic["id"]), "name": clean(str(topic.get("name", "")))[:TOPIC_NAME_MAX]}
+            for topic in item.topics
+        ]
+        item.symbols = list(dict.fromkeys(symbol for symbol in map(clean, item.symbols) if symbol))
+        item.image = self._optional_url(item.image)
         if not plain:
             _check_encoding("body", "\n".join(item.body))
         item.tags = list(dict.fromkeys(_paragraphs(item.tags, plain)))
@@ -159,8 +179,26 @@ class ValidatePipeline:
         item.published_at = self._published(item.published, item.fetched_at, item.url, "article")
         item.content_hash = content_hash(item)
 
+    def _channel_entry(self, item: ChannelEntryItem) -> None:
+        item.url = self._site_url(item.url)
+        item.title = _text(item.title, "title", TITLE_MAX)
+        item.channel = _text(item.channel, "channel", CHANNEL_MAX)
+        item.published = clean(item.published)[:PUBLISHED_TEXT_MAX]
+        item.published_at = self._published(item.published, item.fetched_at, item.url, "channel_entry")
+        item.image = self._optional_url(item.image)
+        item.listing_hash = _listing_hash(item.title, "", "", item.published)
+
+    def _fast_news(self, item: FastNewsItem) -> None:
+        if item.fast_news_id <= 0:
+            raise Invalid(f"bad fast news id {item.fast_news_id}")
+        item.url = self._site_url(item.url)
+        item.text = _text(item.text, "text", 1_000_000)
+        item.source_tag = clean(item.source_tag)[:SOURCE_TAG_MAX] or None
+        item.published = clean(item.published)[:PUBLISHED_TEXT_MAX]
+        item.published_at = self._published(item.published, item.fetched_at, item.url, "fast_news")
+
     def _hit(self, item: SearchHitItem) -> None:
-        item.url = self._url(item.url)
+        item.url = self._site_url(item.url)
         plain = _plain(item.title, item.source, item.keyword, item.tab, item.snippet)
         item.title = _text(item.title, "title", TITLE_MAX, plain=plain)
         item.source = _text(item.source, "source", NAME_MAX, plain=plain)
@@ -182,6 +220,13 @@ class ValidatePipeline:
         canonical = site.canonical_url(url, self.fetch_base)
         if len(canonical) > URL_MAX:
             raise Invalid(f"URL too long ({len(canonical)} characters, at most {URL_MAX})")
+        return canonical
+
+    def _site_url(self, url: str | None) -> str:
+        """A link that must lead to the portal: another host, or no http(s) link at all, is not one."""
+        canonical = self._url(url)
+        if not site.is_site_url(canonical, self.fetch_base):
+            raise Invalid(f"not a link of the site: {canonical[:200]!r}")
         return canonical
 
     def _optional_url(self, url: str | None) -> str | None:
@@ -257,13 +302,9 @@ _MAYBE_GARBLED = re.compile("[\x80-\xff\ufffd]|锟斤拷")
 
 
 def _is_portal_article(url: str) -> bool:
-    """An article URL on the canonical host (the common spelling checked without parsing it)."""
-    if url.startswith(_ARTICLE_PREFIX) and url[len(_ARTICLE_PREFIX) :].isdecimal():
-        return True
-    return urlsplit(url).netloc == _CANONICAL_HOST and site.article_id(url) is not None
+    """A URL naming an article of the portal (or of its legacy host)."""
+    return site.article_ref(url) is not None
 
-
-_ARTICLE_PREFIX = site.article_url("")
 
 #: What ``clean`` strips or ``_MAYBE_GARBLED`` may find ('锟' starts '锟斤拷').
 _SUSPECT = re.compile(f"[{CONTROL_CHARACTERS}\x80-\xff\ufffd锟]")
@@ -284,8 +325,13 @@ _JSON = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def content_hash(item: ArticleItem) -> str:
-    """What makes two versions of an article different: title, author, body and tags."""
-    payload = _JSON([item.title, item.author, item.body, item.tags])
+    """What makes two versions of an article different: title, author, body and tags, and what
+    the real site's pages add (topics, symbols, a video's ids) when they have it; an article
+    without those hashes as it did before they were read."""
+    fields: list[Any] = [item.title, item.author, item.body, item.tags]
+    if item.topics or item.symbols or item.video or item.summary:
+        fields += [item.topics, item.symbols, item.video, item.summary]
+    payload = _JSON(fields)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -293,6 +339,15 @@ def listing_hash(hit: SearchHitItem) -> str:
     """What a listing shows of an article (title, snippet, source, date), as the page shows it
     or once validated: the same hash either way."""
     return _listing_hash(clean(hit.title), clean(hit.snippet), clean(hit.source), clean(hit.date))
+
+
+def entry_hash(entry: Any) -> str | None:
+    """What a listing shows of an entry, hashed as validation hashes it (None: no listing hash)."""
+    if isinstance(entry, SearchHitItem):
+        return listing_hash(entry)
+    if isinstance(entry, ChannelEntryItem):
+        return _listing_hash(clean(entry.title), "", "", clean(entry.published))
+    return None
 
 
 def _listing_hash(title: str, snippet: str, source: str, date: str) -> str:
