@@ -301,8 +301,13 @@ def cmd_articles_list(args: argparse.Namespace) -> int:
 def cmd_articles_show(args: argparse.Namespace) -> int:
     from pipelines import queries
 
+    key = args.id_or_url.strip()
+    if not key.isdigit():  # any spelling of an article's URL names the one it is stored under
+        from crawler import site
+
+        key = site.canonical_url(key)
     with _database(args).session() as session:
-        article = queries.get_article(session, args.id_or_url, with_revisions=args.revisions)
+        article = queries.get_article(session, key, with_revisions=args.revisions)
     if article is None:
         print(f"fxcrawl: no article {args.id_or_url!r}", file=sys.stderr)
         return 1
@@ -319,10 +324,48 @@ def cmd_articles_show(args: argparse.Namespace) -> int:
         return 0
     if not article["published_at"]:  # a date nobody could read: show it as the page did
         article["published_at"] = f"unknown (the page says {article.get('published_text') or 'nothing'!r})"
-    for key in ("id", "url", "title", "source", "author", "published_at"):
-        print(f"{key:>13}: {article[key] or ''}")
-    print(f"{'tags':>13}: {', '.join(article['tags'])}\n")
+    for field in ("id", "news_id", "url", "title", "source", "author", "published_at", "kind"):
+        print(f"{field:>13}: {article[field] or ''}")
+    if article["reprinted"] or article["ai_generated"]:
+        notes = ["reprinted from " + article["source"]] * article["reprinted"] + ["written by AI"] * article[
+            "ai_generated"
+        ]
+        print(f"{'notes':>13}: {'; '.join(notes)}")
+    print(f"{'tags':>13}: {', '.join(article['tags'])}")
+    topics = ", ".join(f"#{topic['name']}# ({topic['id']})" for topic in article["topics"])
+    print(f"{'topics':>13}: {topics}")
+    print(f"{'symbols':>13}: {', '.join(article['symbols'])}")
+    if article["video"]:
+        print(f"{'video':>13}: {json.dumps(article['video'], ensure_ascii=False)}")
+    if article["summary"]:
+        print(f"{'summary':>13}: {article['summary']}")
+    print()
     print(article["body"])
+    return 0
+
+
+def cmd_fast_news_list(args: argparse.Namespace) -> int:
+    from pipelines import queries
+
+    with _database(args).session() as session:
+        rows = queries.list_fast_news(session, since=_when(args.since), limit=args.limit)
+    if args.json:
+        _print_json(rows)
+        return 0
+    for row in rows:
+        row["published"] = (row["published_at"] or row["published_text"] or "")[:16].replace("T", " ")
+        row["pin"] = "置顶" if row["pinned"] else ""
+    _table(
+        rows,
+        [
+            ("id", "id", 8),
+            ("published", "published", 16),
+            ("pin", "", 4),
+            ("source_tag", "tag", 6),
+            ("text", "text", 70),
+        ],
+        "no fast news stored",
+    )
     return 0
 
 
@@ -408,6 +451,12 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
         print(f"{key:>13}: {'' if value is None else value}")
     for reason in run["health_reasons"]:
         print(f"{'':>13}  - {reason}")
+    from pipelines.health import drift_urls
+
+    for counter, urls in drift_urls(run.get("stats") or {}).items():
+        print(f"{'':>13}  {counter.removeprefix('fxcrawl/markup/')}:")
+        for url in urls:
+            print(f"{'':>13}    {url}")
     return 0
 
 
@@ -686,6 +735,13 @@ def build_parser() -> Parser:
     show = command(articles, "show", cmd_articles_show, "one article with its body", [db, as_json])
     show.add_argument("id_or_url", metavar="ID_OR_URL")
     show.add_argument("--revisions", action="store_true", help="list the article's earlier versions")
+
+    fast_news = commands.add_parser("fast-news", help="stored 快讯 (fast news)").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    fast_list = command(fast_news, "list", cmd_fast_news_list, "快讯, newest first", [db, as_json])
+    fast_list.add_argument("--since", help="published at or after (Asia/Shanghai), e.g. 2026-12-01")
+    fast_list.add_argument("--limit", type=_positive, default=50)
 
     sources = commands.add_parser("sources", help="sources (outlets)").add_subparsers(
         dest="action", required=True, metavar="ACTION"

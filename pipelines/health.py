@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from scrapy.settings import BaseSettings
 
@@ -53,6 +54,7 @@ def assess(
             f"{run.errors} errors and {run.rejected} rejects for {attempts} pages: over the "
             f"{policy.max_error_rate:.0%} threshold"
         )
+    reasons.extend(drift_reasons(run.stats or {}))
     if run.spooled:
         reasons.append(f"{run.spooled} items could not be stored (spooled)")
     if len(recent) >= 3:
@@ -65,3 +67,31 @@ def assess(
             what = "since" if last_new else "in any run since the first on"
             reasons.append(f"no new article {what} {since:%Y-%m-%d %H:%M} UTC (over {policy.max_silence})")
     return reasons
+
+
+#: How the stats name markup drift (crawler/spiders/portal.py), and what each means to a reader.
+DRIFT_KINDS = {
+    "json_missing": "page data (__NEXT_DATA__) missing or not in the expected shape; read from the HTML",
+    "disagree": "the page data and the HTML disagree",
+    "changed": "neither the page data nor the HTML gave a record: the markup changed",
+}
+
+
+def drift_reasons(stats: dict[str, Any]) -> list[str]:
+    """One reason per page kind and kind of drift the run met (the site no longer matches its
+    description): the users' cue to run `fxcrawl check-live` and update crawler/site.py."""
+    reasons = []
+    for key, value in sorted(stats.items()):
+        parts = key.split("/")
+        if len(parts) == 4 and parts[:2] == ["fxcrawl", "markup"] and parts[2] in DRIFT_KINDS and value:
+            reasons.append(f"{value} {parts[3]} page(s): {DRIFT_KINDS[parts[2]]}")
+    return reasons
+
+
+def drift_urls(stats: dict[str, Any]) -> dict[str, list[str]]:
+    """The URLs a run kept for each drift counter (at most a few each)."""
+    return {
+        key.removesuffix("/urls"): list(value)
+        for key, value in sorted(stats.items())
+        if key.startswith("fxcrawl/markup/") and key.endswith("/urls") and isinstance(value, list)
+    }

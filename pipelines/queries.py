@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from pipelines.models import Article, ArticleRevision, CrawlRun, Source
+from pipelines.models import Article, ArticleRevision, CrawlRun, FastNews, Source
 
 SITE_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -36,8 +36,38 @@ def article_json(article: Article, source: str, with_body: bool = False) -> dict
         "updated_at": site_time(article.updated_at),
     }
     if with_body:
-        data["body"] = article.body
+        data.update(
+            news_id=article.news_id,
+            kind=article.kind,
+            summary=article.summary,
+            topics=list(article.topics or []),
+            symbols=list(article.symbols or []),
+            video=article.video,
+            reprinted=article.reprinted,
+            ai_generated=article.ai_generated,
+            body=article.body,
+        )
     return data
+
+
+def list_fast_news(session: Session, *, since: datetime | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """快讯, newest first (items whose time is unknown last)."""
+    query = select(FastNews)
+    if since:
+        query = query.where(FastNews.published_at >= since)
+    query = query.order_by(FastNews.published_at.desc().nulls_last(), FastNews.fast_news_id.desc()).limit(limit)
+    return [
+        {
+            "id": item.fast_news_id,
+            "url": item.url,
+            "published_at": site_time(item.published_at),
+            "published_text": item.published_text,
+            "pinned": item.pinned,
+            "source_tag": item.source_tag,
+            "text": item.text,
+        }
+        for item in session.scalars(query)
+    ]
 
 
 def _articles_query(

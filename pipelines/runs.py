@@ -41,7 +41,10 @@ def run_counts(stats: dict[str, Any]) -> dict[str, int]:
         return int(stats.get(key, 0) or 0)
 
     return {
-        "pages": get("fxcrawl/pages/listing") + get("fxcrawl/pages/detail") + get("fxcrawl/pages/not_modified"),
+        "pages": get("fxcrawl/pages/listing")
+        + get("fxcrawl/pages/api")
+        + get("fxcrawl/pages/detail")
+        + get("fxcrawl/pages/not_modified"),
         "articles_new": get("fxcrawl/store/article/new"),
         "articles_updated": get("fxcrawl/store/article/updated"),
         # fetched (or revisited: 304) and found as stored
@@ -78,7 +81,7 @@ class RunRecorder:
     def spider_opened(self, spider: Spider) -> None:
         with self.database.write_session() as session:
             args = dict(getattr(spider, "run_args", {}))
-            job = self.job or f"{spider.name}:{args.get('keyword', '')}"
+            job = self.job or f"{spider.name}:{args.get('keyword') or args.get('channels') or ''}"
             run = CrawlRun(spider=spider.name, job=job, args=args, stats={}, health_reasons=[])
             session.add(run)
             session.flush()
@@ -121,6 +124,8 @@ class RunRecorder:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, int | float | str | bool) or value is None:
         return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
