@@ -1,8 +1,11 @@
-"""A deterministic, arbitrarily large copy of the portal in its own markup, for load tests.
+"""A deterministic, arbitrarily large copy of the portal in its shape, for load tests.
 
 Every article is derived from (seed, index) alone, so any page can be rendered on demand in
 O(1) without keeping the site in memory: a 20,000-article site costs nothing until served.
 Index 0 is the newest article; search page p shows indices (p-1)*per_page … p*per_page-1.
+Pages are rendered like the bundled fixtures (crawler/replay/render.py): HTML plus
+``__NEXT_DATA__``, keyword-id article links (``/article/{keyword}-{newsId}``, some
+percent-encoded, some bare ids), bodies in the live ``newsContent`` markup.
 """
 
 from __future__ import annotations
@@ -99,8 +102,12 @@ TOPIC_NAMES = ("#美联储动态#", "#黄金走势#", "#A股策略#", "#数字�
 #: The bundled seed page (953 of 1000, 2023-02-24) sits at this distance from the newest article.
 NEWEST = datetime(2026, 11, 27, 20, 0)
 MINUTES_BETWEEN_ARTICLES = 207
-FIRST_ID = 3_200_000
-ID_STEP = 17
+#: newsIds in the live range (about 1,050,000 in 2026), falling by ID_STEP per listing position.
+FIRST_ID = 1_049_990
+ID_STEP = 7
+#: Words an article may mention that the live site links to a quote page (/quote/SYMBOL).
+QUOTE_WORDS = (("人民币", "USDCNH"), ("A股", "000001"), ("港股", "HSI"))
+TOPICS = ((152, "宏观观察"), (158, "央行动态"), (208, "A股策略"), (417, "中国式现代化"), (523, "数字经济"))
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,7 @@ class GeneratedSite:
                 **article,
                 "title": article["title"] + "(更新)",
                 "body": [*article["body"][:-1], article["body"][-1] + "【更新】文章内容已于稍后更新。"],
+                "blocks": [*article["blocks"][:-1], article["blocks"][-1] + "【更新】文章内容已于稍后更新。"],
                 "snippet": article["snippet"] + "【更新】文章内容已于稍后更新。",
             }
         return article
@@ -151,7 +159,13 @@ class GeneratedSite:
 
     def sidebars(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         hot = list(self.hot) or [
-            {"id": 4_480_000 + 37 * rank, "title": title, "image": f"/static/cover/hot{rank}.jpg"}
+            {
+                "id": 1_050_400 + 37 * rank,
+                "url_keyword": "热点",
+                "link": "raw",
+                "title": title,
+                "image": f"/static/cover/hot{rank}.jpg",
+            }
             for rank, title in enumerate(HOT_TITLES)
         ]
         topics = list(self.topics) or [
@@ -180,10 +194,17 @@ class GeneratedSite:
         return None if index is None else render_article_page(self.article(index))
 
 
+def link_shape(article_id: int) -> str:
+    """How a listing links an article: mostly raw keyword-id, some percent-encoded, some bare ids."""
+    return {3: "encoded", 7: "bare"}.get(article_id % 10, "raw")
+
+
 def search_hit(article: dict[str, Any]) -> dict[str, Any]:
     """What a listing shows of an article."""
     return {
         "id": article["id"],
+        "url_keyword": article["keyword"],
+        "link": link_shape(article["id"]),
         "title": article["title"],
         "snippet": article["snippet"],
         "source": article["source"],
@@ -210,14 +231,29 @@ def _article(seed: int, keyword: str, index: int, article_id: int) -> dict[str, 
     text = " ".join(body)
     first = text.find(keyword)
     start = max(0, first - rng.randint(8, 24))
+    tags = rng.sample(TAGS, rng.randint(1, 3))
+    # the live markup around the text (render.inline_html): quote links on words the body has,
+    # and a topic link before the text (a snippet runs to the body's end, and an edit appends there)
+    blocks = list(body)
+    for word, symbol in QUOTE_WORDS:
+        for number, paragraph in enumerate(blocks):
+            if word in paragraph:
+                blocks[number] = paragraph.replace(word, f"{{{{quote:{symbol}|{word}}}}}", 1)
+                break
+    if index % 3 == 0:
+        topic_id, topic_name = TOPICS[index % len(TOPICS)]
+        blocks[0] = f"{{{{topic:{topic_id}|{topic_name}}}}}" + blocks[0]
     return {
         "id": article_id,
+        "keyword": tags[0],
         "title": title,
         "source": source,
         "source_slug": slug,
         "author": rng.choice(AUTHORS),
         "published": published.strftime("%Y-%m-%d %H:%M"),
+        "summary": title + "。",
         "body": body,
-        "tags": rng.sample(TAGS, rng.randint(1, 3)),
+        "blocks": blocks,
+        "tags": tags,
         "snippet": text[start:],
     }

@@ -14,17 +14,17 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Protocol
-from urllib.parse import unquote, urlsplit
+from typing import IO, Any, Protocol
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from crawler import site
 from crawler.replay import faults
-from crawler.replay.faults import FaultPlan
+from crawler.replay.faults import DriftKnobs, FaultPlan, KeyRename
 from crawler.replay.generator import GeneratedSite
-from crawler.replay.render import ROBOTS_TXT
+from crawler.replay.render import ROBOTS_TXT, api_envelope, v_js
 
 #: The bundled offline copy of the portal.
 FIXTURE_SITE = Path(__file__).resolve().parents[2] / "fixtures" / "site"
@@ -32,22 +32,38 @@ FIXTURE_SITE = Path(__file__).resolve().parents[2] / "fixtures" / "site"
 
 class SiteSource(Protocol):
     def get(self, path: str, query: str) -> bytes | None:
-        """The page body at path?query, or None for 404."""
+        """The page body at path?query (path percent-decoded), or None for 404."""
+
+    def api_items(self, feed: str) -> list[dict[str, Any]] | None:
+        """Every item of an API feed ('channel/001', 'fastnews'), newest first; None: no such feed."""
 
 
 class FixtureDirectory:
-    """Pages stored as files: search/<keyword>/<tab>/page-<n>.html, article/<id>.html, robots.txt."""
+    """Pages stored as files under fixtures/site (written by ``python -m crawler.replay.build``):
+    search/<keyword>/<tab>/page-<n>.html, article/<newsId>.html (every spelling of an article's
+    URL), legacy/<section>/<YYMM>/<id>.html, info/<code>.html, express/index.html,
+    express/fastnews/<id>.html, api/channel/<code>.json and api/fastnews.json (the API's
+    feeds, paged by the server), robots.txt."""
 
     def __init__(self, root: Path = FIXTURE_SITE) -> None:
         self.root = root
+        self._feeds: dict[str, list[dict[str, Any]] | None] = {}
 
     def file_for(self, path: str, query: str) -> Path | None:
         if path == "/robots.txt":
             return self.root / "robots.txt"
         if (search := site.parse_search_url(f"{path}?{query}")) is not None:
             return self.root / "search" / search.keyword / search.tab / f"page-{search.page}.html"
+        if match := site.LEGACY_PATH_RE.match(path):
+            return self.root / "legacy" / match["section"] / match["yymm"] / f"{match['id']}.html"
         if (article_id := site.article_id(path)) is not None:
-            return self.root / "article" / f"{article_id}.html"
+            return self.root / "article" / f"{int(article_id)}.html"
+        if (code := site.channel_code(path)) is not None:
+            return self.root / "info" / f"{code}.html"
+        if path.rstrip("/") == site.EXPRESS_PATH:
+            return self.root / "express" / "index.html"
+        if match := site.FAST_NEWS_PATH_RE.match(path):
+            return self.root / "express" / "fastnews" / f"{int(match['id'])}.html"
         return None
 
     def get(self, path: str, query: str) -> bytes | None:
@@ -55,6 +71,13 @@ class FixtureDirectory:
         if file is None or not file.is_file() or not file.resolve().is_relative_to(self.root.resolve()):
             return None
         return file.read_bytes()
+
+    def api_items(self, feed: str) -> list[dict[str, Any]] | None:
+        if feed not in self._feeds:
+            file = self.root / "api" / f"{feed}.json"
+            ok = file.is_file() and file.resolve().is_relative_to(self.root.resolve())
+            self._feeds[feed] = json.loads(file.read_text(encoding="utf-8"))["items"] if ok else None
+        return self._feeds[feed]
 
 
 class GeneratedSource:
@@ -81,16 +104,103 @@ class GeneratedSource:
             return None
         return html.encode("utf-8") if html is not None else None
 
+    def api_items(self, feed: str) -> list[dict[str, Any]] | None:
+        return None
+
+
+def page_kind(path: str, query: str = "") -> str | None:
+    """The page kind a drift knob is limited by ('api' for the JSON API), or None."""
+    if path in (site.API_CHANNEL_PATH, site.API_FAST_NEWS_PATH):
+        return "api"
+    if site.FAST_NEWS_PATH_RE.match(path):
+        return site.PageKind.EXPRESS.value
+    kind = site.page_kind(f"{quote(path)}?{query}" if query else quote(path))
+    return kind.value if kind is not None else None
+
+
+class TokenGate:
+    """The JSON API's gate (live-site.md): calls need the current ``_pcc`` token (handed out as
+    the response header of /app/common/v.js), Origin/Referer of the site and ``Site-Channel``.
+    With ``rotate_after`` N, a token goes stale after N accepted calls and v.js hands out the next."""
+
+    def __init__(self, rotate_after: int | None = None) -> None:
+        self.rotate_after = rotate_after
+        self.generation = 1
+        self.calls = 0
+
+    @property
+    def token(self) -> str:
+        digest = hashlib.sha256(f"fxcrawl-pcc:{self.generation}".encode()).hexdigest()[:24]
+        return f"{self.generation}.{digest}"
+
+    def why_refused(self, headers: Mapping[str, str], own_origin: str) -> str | None:
+        """None if a call with these headers passes; else what is wrong (counted as a call if it passes)."""
+        if headers.get(site.API_TOKEN_HEADER.lower()) != self.token:
+            return "stale or missing token"
+        if headers.get("site-channel") != site.API_SITE_CHANNEL:
+            return "no Site-Channel"
+        origins = [headers[name] for name in ("origin", "referer") if headers.get(name)]
+        if not origins or not all(_is_site_origin(value, own_origin) for value in origins):
+            return "Origin/Referer not of the site"
+        self.calls += 1
+        if self.rotate_after and self.calls >= self.rotate_after:
+            self.generation += 1
+            self.calls = 0
+        return None
+
+
+def _is_site_origin(value: str, own_origin: str) -> bool:
+    parts = urlsplit(value)
+    host = (parts.hostname or "").lower()
+    return host in site.SITE_HOSTS or f"{parts.scheme}://{parts.netloc}" == own_origin
+
+
+def api_answer(source: SiteSource, path: str, query: str) -> dict[str, Any] | None:
+    """The API's answer to a call that passed the gate (None: 404): one page of a feed."""
+    params = {key: values[0] for key, values in parse_qs(query).items()}
+    if path == site.API_CHANNEL_PATH:
+        codes = [code for code in params.get("channelCodes", "").split(",") if code]
+        feeds = [source.api_items(f"channel/{code}") for code in codes]
+        if not feeds or any(feed is None for feed in feeds):
+            return None
+        items = sorted(
+            {item[site.NEWS.news_id]: item for feed in feeds for item in feed or []}.values(),
+            key=lambda item: (item[site.NEWS.published], item[site.NEWS.news_id]),
+            reverse=True,
+        )
+    elif path == site.API_FAST_NEWS_PATH:
+        if params.get("fastChannelId", site.API_SITE_CHANNEL) != site.API_SITE_CHANNEL:
+            return None
+        items = source.api_items("fastnews")
+        if items is None:
+            return None
+    else:
+        return None
+    try:
+        page = max(1, int(params.get("pageNo", "1")))
+        size = max(1, min(100, int(params.get("pageSize", str(site.API_PAGE_SIZE)))))
+    except ValueError:
+        return None
+    return api_envelope(items[(page - 1) * size : page * size], len(items))
+
 
 def make_site(  # type: ignore[no-untyped-def]
-    source: SiteSource, access_log: IO[str] | None = None, delay: float = 0.0, plan: FaultPlan | None = None
+    source: SiteSource,
+    access_log: IO[str] | None = None,
+    delay: float = 0.0,
+    plan: FaultPlan | None = None,
+    knobs: DriftKnobs | None = None,
+    gate: TokenGate | None = None,
 ):
     """A twisted.web Site serving ``source``, each response ``delay`` seconds late, with the
-    faults of ``plan`` (see crawler/replay/faults.py) injected where its rules match."""
+    faults of ``plan`` (see crawler/replay/faults.py) injected where its rules match, the pages
+    changed as ``knobs`` say, and the JSON API behind ``gate``."""
     from twisted.internet import reactor
     from twisted.web import resource, server
 
     plan = plan or FaultPlan()
+    knobs = knobs or DriftKnobs()
+    gate = gate or TokenGate()
 
     class Replay(resource.Resource):
         isLeaf = True
@@ -99,10 +209,39 @@ def make_site(  # type: ignore[no-untyped-def]
             arrived = time.time()
             uri = request.uri.decode("latin-1")
             parts = urlsplit(uri)
-            body = source.get(unquote(parts.path), parts.query)
-            if body is not None and parts.path == "/robots.txt":
-                body = plan.robots(body)
+            path = unquote(parts.path)
+            kind = page_kind(path, parts.query)
             step = plan.step_for(uri)
+            status = 200
+            content_type = _content_type(path)
+            cacheable = True
+            if kind == "api" and not step.is_fault:
+                cacheable = False
+                headers = {
+                    name.decode("latin-1").lower(): value.decode("latin-1")
+                    for name, value in request.requestHeaders.getAllRawHeaders()
+                    for value in [value[-1]]
+                }
+                host = (request.getHeader(b"host") or b"").decode("latin-1")
+                refused = gate.why_refused(headers, f"http://{host}")
+                if refused is not None:
+                    status = 403
+                    answer: dict[str, Any] | None = {"code": 401, "msg": "invalid token", "data": None}
+                else:
+                    answer = api_answer(source, path, parts.query)
+                    answer = knobs.rename(answer, "api") if answer is not None else None
+                body = json.dumps(answer, ensure_ascii=False).encode("utf-8") if answer is not None else None
+            elif path == site.API_TOKEN_PATH:
+                cacheable = False
+                body = v_js(gate.token).encode()
+                request.setHeader(site.API_TOKEN_HEADER.encode(), gate.token.encode())
+                request.addCookie(site.API_TOKEN_HEADER.encode(), gate.token.encode(), path=b"/")
+            else:
+                body = source.get(path, parts.query)
+                if body is not None and parts.path == "/robots.txt":
+                    body = plan.robots(body)
+                if body is not None and content_type.startswith(b"text/html"):
+                    body = knobs.page(body, kind)
 
             def record(status: int | str) -> None:
                 if access_log is not None:
@@ -114,16 +253,18 @@ def make_site(  # type: ignore[no-untyped-def]
 
             if step.is_fault:
                 return faults.respond(step, request, body, record)
-            status = 200 if body is not None else 404
-            if body is not None:
+            if body is None:
+                status = 404
+            elif cacheable:
                 etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
                 request.setHeader(b"etag", etag.encode())
                 if (request.getHeader(b"if-none-match") or b"").decode("latin-1") == etag:
                     status, body = 304, b""
             record(status)
             request.setResponseCode(status)
-            is_text = parts.path.endswith(".txt")
-            request.setHeader(b"content-type", b"text/plain; charset=utf-8" if is_text else b"text/html; charset=utf-8")
+            if status == 404:
+                content_type = b"text/html; charset=utf-8"
+            request.setHeader(b"content-type", content_type)
             if status == 304:
                 return b""
             payload = body if body is not None else b"<html><body><h1>404</h1></body></html>"
@@ -140,6 +281,16 @@ def make_site(  # type: ignore[no-untyped-def]
     factory = server.Site(Replay())
     factory.log = lambda _request: None  # the access log above replaces twisted's own
     return factory
+
+
+def _content_type(path: str) -> bytes:
+    if path.endswith(".txt"):
+        return b"text/plain; charset=utf-8"
+    if path.endswith(".js"):
+        return b"application/javascript; charset=utf-8"
+    if path in (site.API_CHANNEL_PATH, site.API_FAST_NEWS_PATH):
+        return b"application/json; charset=utf-8"
+    return b"text/html; charset=utf-8"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,6 +318,35 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="misbehave on matching paths, one SPEC step per request: 503,503,200 or drop, short, hang, "
         "429:SECS, big:BYTES, gzipbomb, charset:NAME, nocharset, metacharset:NAME, latemeta:NAME, "
         "liecharset:NAME (see crawler/replay/faults.py); repeatable, the first matching rule wins",
+    )
+    parser.add_argument(
+        "--rotate-token-after",
+        type=int,
+        metavar="N",
+        help="the JSON API's token goes stale after N accepted calls (v.js then hands out the next)",
+    )
+    parser.add_argument(
+        "--drop-next-data",
+        nargs="?",
+        const="all",
+        type=_checked(faults.parse_kinds),
+        metavar="KINDS",
+        help="serve pages without their __NEXT_DATA__ script; optionally only these page kinds "
+        "(comma-separated: search, article, channel, express)",
+    )
+    parser.add_argument(
+        "--rename-json-key",
+        action="append",
+        default=[],
+        type=_checked(KeyRename.parse),
+        metavar="OLD=NEW[:KINDS]",
+        help="rename a JSON key everywhere in __NEXT_DATA__ and the API's answers (e.g. newsContent=content), "
+        "optionally only on these page kinds (search, article, channel, express, api); repeatable",
+    )
+    parser.add_argument(
+        "--article-markup-v2",
+        action="store_true",
+        help="article pages after a redesign: body container div.post-body, title h1.post-title",
     )
     parser.add_argument(
         "--robots",
@@ -205,7 +385,10 @@ def serve(args: argparse.Namespace) -> int:
     log = args.access_log.open("a", encoding="utf-8") if args.access_log else None
     plan = FaultPlan.from_args(args.fault, args.robots)
     plan.prepare()
-    port = reactor.listenTCP(args.port, make_site(source, log, args.delay, plan), interface="127.0.0.1")  # type: ignore[attr-defined]
+    knobs = DriftKnobs.from_args(args.drop_next_data, args.rename_json_key, args.article_markup_v2)
+    gate = TokenGate(args.rotate_token_after)
+    factory = make_site(source, log, args.delay, plan, knobs, gate)
+    port = reactor.listenTCP(args.port, factory, interface="127.0.0.1")  # type: ignore[attr-defined]
     print(f"serving http://127.0.0.1:{port.getHost().port}", flush=True)
     reactor.run()  # type: ignore[attr-defined]
     return 0
