@@ -361,6 +361,8 @@ class ArticleSelectors:
     #: The container the page renders ``newsContent`` into.
     body: str = "div.article-body"
     video: str = "div.article-video[data-file-id]"
+    #: The article's picture (the JSON's displayImage), as Next.js pages declare it for sharing.
+    image: str = "meta[property='og:image']"
     tags: str = "div.article-tags a.tag"
     canonical: str = "link[rel=canonical]"
 

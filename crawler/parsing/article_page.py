@@ -109,7 +109,7 @@ def _from_html(doc: etree._Element, url: str) -> ArticleItem:
         published=_published(select_one(node, A.published)),
         summary=_summary(first_text(node, A.summary)),
         tags=[text for tag in select(node, A.tags) if (text := joined_text(tag))],
-        image=None,
+        image=_image(doc),
         canonical=canonical,
         content=content,
     )
@@ -179,6 +179,11 @@ def _canonical(doc: etree._Element, url: str) -> str | None:
     absolute = urljoin(url, href)
     ref = site.article_ref(absolute)
     return ref.url if ref is not None else absolute
+
+
+def _image(doc: etree._Element) -> str | None:
+    meta = select_one(doc, A.image)
+    return ((meta.get("content") or "").strip() or None) if meta is not None else None
 
 
 def _published(node: etree._Element | None) -> str:
