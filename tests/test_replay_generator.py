@@ -1,6 +1,25 @@
+"""The generated load-test site: deterministic, addressable, and in the fixtures' (the real site's) shape."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from lxml import html as lxml_html
+
 from crawler import site
-from crawler.parsing import parse_article_page, parse_search_page
 from crawler.replay.generator import GeneratedSite
+
+_NEXT_DATA = re.compile(r'<script id="__NEXT_DATA__" type="application/json">(.*?)</script>', re.S)
+
+
+def data_at(html: str, kind: site.PageKind) -> Any:
+    node: Any = json.loads(_NEXT_DATA.search(html).group(1))
+    for key in site.JSON_PATHS[kind][0]:
+        node = node[key]
+    return node
 
 
 def test_generation_is_deterministic_and_addressable() -> None:
@@ -10,21 +29,61 @@ def test_generation_is_deterministic_and_addressable() -> None:
     assert generated.index_of(article["id"]) == 12_345
     assert generated.index_of(article["id"] + 1) is None
     assert generated.search_page(2001) is None and generated.search_page(0) is None
+    assert 900_000 < generated.article_id(19_999) < generated.article_id(0) <= 1_050_000
 
 
-def test_generated_pages_parse_like_the_real_ones() -> None:
+def test_search_pages_carry_keyword_id_links_and_their_json() -> None:
     generated = GeneratedSite(pages=50, keyword="现代")
-    url = site.search_url("现代", 50)
-    page = parse_search_page(generated.search_page(50), url)
-    assert len(page.hits) == 10 and page.pagination.current == 50 and page.pagination.next_url is None
-    assert all("现代" in hit.snippet and hit.highlights for hit in page.hits)
-    assert len({hit.source for hit in page.hits}) >= 2
-    article_id = int(page.hits[0].url.rsplit("/", 1)[1])
-    article = parse_article_page(generated.article_page(article_id), page.hits[0].url)
-    assert article.title == page.hits[0].title
-    assert page.hits[0].snippet in " ".join(article.body)
+    html = generated.search_page(50)
+    data = data_at(html, site.PageKind.SEARCH)
+    items = data[site.SEARCH_JSON.items]
+    assert len(items) == 10 and data[site.SEARCH_JSON.page] == 50 and data[site.SEARCH_JSON.last_page] == 50
+    tree = lxml_html.document_fromstring(html)
+    links = tree.cssselect(site.SEARCH.result + " " + site.SEARCH.result_title)
+    assert [a.text_content() for a in links] == [item[site.NEWS.title] for item in items]
+    assert [a.get("href") for a in links] == ["/article/" + item[site.NEWS.url_code] for item in items]
+    refs = [site.article_ref(site.CANONICAL_BASE + a.get("href")) for a in links]
+    assert [ref.id for ref in refs if ref] == [item[site.NEWS.news_id] for item in items]
+    assert all(
+        "现代" in "".join(lxml_html.fragment_fromstring(f"<p>{i['highlightContent']}</p>").itertext()) for i in items
+    )
+    first_page = GeneratedSite(pages=50).search_page(1)
+    hrefs = re.findall(r'class="item-title"><a href="([^"]+)"', first_page)
+    assert any("%" in href for href in hrefs) and any(re.fullmatch(r"/article/\d+", href) for href in hrefs)
 
 
-def test_any_keyword_appears_highlighted() -> None:
-    page = parse_search_page(GeneratedSite(pages=3, keyword="黄金").search_page(2), site.search_url("黄金", 2))
-    assert all(hit.highlights and set(hit.highlights) == {"黄金"} for hit in page.hits)
+def test_article_pages_match_their_listing_and_hold_the_live_markup() -> None:
+    generated = GeneratedSite(pages=50, keyword="现代")
+    page = data_at(generated.search_page(3), site.PageKind.SEARCH)
+    item = page[site.SEARCH_JSON.items][0]
+    html = generated.article_page(item[site.NEWS.news_id])
+    detail = data_at(html, site.PageKind.ARTICLE)
+    assert detail[site.NEWS.title] == item[site.NEWS.title]
+    assert detail[site.NEWS.content].startswith('<div class="centerarticle">')
+    tree = lxml_html.document_fromstring(html)
+    assert tree.cssselect(site.ARTICLE.body + " " + site.CONTENT.container)
+    assert tree.cssselect(site.ARTICLE.title)[0].text_content() == item[site.NEWS.title]
+    article = generated.article(generated.index_of(item[site.NEWS.news_id]))
+    snippet = "".join(lxml_html.fragment_fromstring(f"<p>{item['highlightContent']}</p>").itertext())
+    assert snippet == article["snippet"] and snippet in " ".join(article["body"])
+    assert "{{" not in " ".join(article["body"])  # the record's body is text; the markup is in its blocks
+    topics = [generated.article_page(generated.article_id(i)) for i in range(6)]
+    assert any("topic-entity" in page for page in topics)
+
+
+def test_edited_articles_keep_their_snippet_in_their_body() -> None:
+    edited = GeneratedSite(pages=5, added=3, edited=4)
+    for index in range(10):
+        article = edited.article(index)
+        assert article["snippet"] in " ".join(article["body"])
+    assert edited.article(3)["title"].endswith("(更新)")
+
+
+def test_pages_render_in_constant_time_whatever_the_site_size() -> None:
+    small, huge = GeneratedSite(pages=10), GeneratedSite(pages=10_000)
+    for generated in (small, huge):
+        generated.search_page(5)
+    started = time.perf_counter()
+    huge.search_page(9_999)
+    huge.article_page(huge.article_id(99_990))
+    assert time.perf_counter() - started < 1.0

@@ -47,3 +47,29 @@ def test_the_bundled_seed_is_the_shared_seed() -> None:
     if not shared.exists():
         pytest.skip(f"no shared seed beside this checkout ({shared})")
     assert SEED.read_bytes() == shared.read_bytes()
+
+
+def test_json_in_a_script_element_is_escaped_as_nextjs_does() -> None:
+    import json
+
+    from crawler.replay.render import script_json
+
+    value = {"html": "<p>a & b</p>\u2028", "n": 1}
+    text = script_json(value)
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+    assert "\\u003cp\\u003e" in text and json.loads(text) == value
+
+
+def test_inline_markup_becomes_the_live_links_and_keeps_its_text() -> None:
+    from crawler.replay.render import block_html, inline_html, plain_text
+
+    text = "{{home|FX168财经}}讯 {{quote:BINBTC|比特币}}涨至**6万美元**<附近>{{topic:86|比特日报}}"
+    assert inline_html(text) == (
+        '<a class="_internal_link_" href="https://www.fx168news.com/">FX168财经</a>讯 '
+        '<a class="_internal_link_" href="https://www.fx168news.com/quote/BINBTC">比特币</a>涨至'
+        "<strong>6万美元</strong>&lt;附近&gt;"
+        '<a data-key="topic" data-value="86" class="topic-entity">#比特日报#</a>'
+    )
+    assert plain_text(text) == "FX168财经讯 比特币涨至6万美元<附近>#比特日报#"
+    assert block_html({"h3": "小标题", "id": "6eobk"}) == '<h3 id="6eobk">小标题</h3>'
+    assert block_html({"credit": "coindesk"}) == "<p>（来源：coindesk）</p>"

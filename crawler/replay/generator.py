@@ -104,7 +104,7 @@ NEWEST = datetime(2026, 11, 27, 20, 0)
 MINUTES_BETWEEN_ARTICLES = 207
 #: newsIds in the live range (about 1,050,000 in 2026), falling by ID_STEP per listing position.
 FIRST_ID = 1_049_990
-ID_STEP = 7
+ID_STEP = 3
 #: Words an article may mention that the live site links to a quote page (/quote/SYMBOL).
 QUOTE_WORDS = (("人民币", "USDCNH"), ("A股", "000001"), ("港股", "HSI"))
 TOPICS = ((152, "宏观观察"), (158, "央行动态"), (208, "A股策略"), (417, "中国式现代化"), (523, "数字经济"))
@@ -124,6 +124,10 @@ class GeneratedSite:
     #: and the newest ``edited`` of the original articles rewritten.
     added: int = 0
     edited: int = 0
+
+    def __post_init__(self) -> None:
+        if self.article_count * ID_STEP >= FIRST_ID:  # ids must stay positive
+            raise ValueError(f"a generated site has at most {(FIRST_ID - 1) // ID_STEP:,} articles")
 
     @property
     def article_count(self) -> int:

@@ -230,7 +230,9 @@ def make_site(  # type: ignore[no-untyped-def]
                 else:
                     answer = api_answer(source, path, parts.query)
                     answer = knobs.rename(answer, "api") if answer is not None else None
-                body = json.dumps(answer, ensure_ascii=False).encode("utf-8") if answer is not None else None
+                if answer is None:
+                    status, answer = 404, {"code": 404, "msg": "not found", "data": None}
+                body = json.dumps(answer, ensure_ascii=False).encode("utf-8")
             elif path == site.API_TOKEN_PATH:
                 cacheable = False
                 body = v_js(gate.token).encode()
@@ -255,6 +257,7 @@ def make_site(  # type: ignore[no-untyped-def]
                 return faults.respond(step, request, body, record)
             if body is None:
                 status = 404
+                content_type = b"text/html; charset=utf-8"
             elif cacheable:
                 etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
                 request.setHeader(b"etag", etag.encode())
@@ -262,8 +265,6 @@ def make_site(  # type: ignore[no-untyped-def]
                     status, body = 304, b""
             record(status)
             request.setResponseCode(status)
-            if status == 404:
-                content_type = b"text/html; charset=utf-8"
             request.setHeader(b"content-type", content_type)
             if status == 304:
                 return b""
