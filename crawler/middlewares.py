@@ -114,19 +114,23 @@ class IncrementalMiddleware:
             known = {}
         now = utcnow()
         streak = int(response.meta.get(STREAK, 0))
-        decisions: dict[str, str] = {}  # fetched URL -> "fetch", "revisit" or "skip"
+        # canonical URL -> "fetch", "revisit" or "skip" (a request's URL is the link as Scrapy
+        # escaped it, so both sides are compared canonical)
+        decisions: dict[str, str] = {}
         for hit in hits:
             if not hit.url:
                 continue
-            entry = known.get(canonical[hit.url])
+            key = canonical[hit.url]
+            entry = known.get(key)
             if entry is not None and isinstance(hit, FastNewsItem):  # stored; nothing to fetch
                 streak += entry.state == FETCHED
                 continue
             if entry is None or entry.state != FETCHED or entry.listing_hash not in (None, _hash(hit)):
-                decisions[hit.url] = "fetch"
+                decisions[key] = "fetch"
                 streak = 0
             else:
-                decisions[hit.url] = "revisit" if entry.due(self.frontier.policy, now) else "skip"
+                if decisions.get(key) != "fetch":  # one link to it that wants a fetch is enough
+                    decisions[key] = "revisit" if entry.due(self.frontier.policy, now) else "skip"
                 streak += 1
         stop = streak >= self.stop_after
         next_url = None
@@ -141,11 +145,11 @@ class IncrementalMiddleware:
                 item.meta[STREAK] = streak
                 next_url = item.url
                 yield item
-            elif (decision := decisions.get(item.url)) == "skip":
+            elif (decision := decisions.get(key := site.canonical_url(item.url, self.fetch_base))) == "skip":
                 self._count("skipped_details")
             elif decision == "revisit":
                 self._count("conditional_requests")
-                yield _conditional(item, known[canonical[item.url]])
+                yield _conditional(item, known[key])
             else:
                 yield item
         search = site.parse_search_url(response.url) is not None

@@ -43,6 +43,9 @@ RETRY_TIMES = 3
 RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 HTTPCACHE_ENABLED = False
+# No cookie jar: nothing fxcrawl reads needs one (the API's token travels as a header), and
+# Scrapy's jar looks up the public-suffix list on the network the first time a site sets one.
+COOKIES_ENABLED = False
 
 # A crawl opens no listening port: no telnet console, and no remote-control HTTP server (Scrapy
 # 2.19 starts one by default that runs Python code sent to it).
