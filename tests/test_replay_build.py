@@ -92,6 +92,7 @@ def test_article_pages_hold_the_same_record_as_html_and_json() -> None:
         canonical = tree.cssselect(site.ARTICLE.canonical)[0].get("href")
         assert canonical == site.article_url(article["id"], article["keyword"])
         assert "提供者" in tree.cssselect(site.ARTICLE.root)[0].text_content()
+        assert tree.cssselect(site.ARTICLE.image)[0].get("content") == data[news.image]
         if article.get("video"):
             assert json.loads(data[news.content]) == article["video"]
             assert tree.cssselect(site.ARTICLE.video) and not tree.cssselect(site.ARTICLE.body)
