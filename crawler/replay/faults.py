@@ -34,6 +34,11 @@ become character references, so a correct decoder still reads the fixture's exac
 ``--robots`` (repeatable) shapes /robots.txt: ``disallow:PATH`` adds ``Disallow: PATH`` for every
 user agent; anything else is a SPEC for /robots.txt (``404``, ``503``, ``hang``, ``drop`` …).
 
+*Drift knobs* (``DriftKnobs``, at the end) change what the pages are rather than how they
+arrive, as a redesign of the site would: ``--drop-next-data [KINDS]`` serves pages without their
+``__NEXT_DATA__``, ``--rename-json-key OLD=NEW[:KINDS]`` renames a JSON key at every depth (pages
+and API answers), ``--article-markup-v2`` renames the article page's body and title classes.
+
 The pure parts (parsing, re-encoding, the bomb) are plain functions; ``respond`` does the
 twisted.web side, and the server logs every request with the step it got.
 """

@@ -4,6 +4,13 @@ Run it with ``fxcrawl fixtures serve`` (or ``python -m crawler.replay.server``);
 ``serving http://127.0.0.1:PORT`` once listening. ``ReplayServer`` starts one in a child
 process for a crawl, a test or a benchmark, so the crawler takes Scrapy's real download
 path and the server never competes with it for the interpreter.
+
+It answers the site's pages (search, every spelling of an article URL, legacy .shtml pages,
+channel lists, 快讯), ``/app/common/v.js`` with the API token in its ``_pcc`` response header,
+and the JSON API's paths (in replay the crawler sends API calls and legacy links here) behind
+the token gate (``--rotate-token-after N``). Drift knobs change the pages as a redesign would
+(``--drop-next-data``, ``--rename-json-key``, ``--article-markup-v2``); fault rules
+(``--fault``, ``--robots``) make it misbehave as networks do.
 """
 
 from __future__ import annotations
