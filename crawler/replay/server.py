@@ -233,12 +233,12 @@ def make_site(  # type: ignore[no-untyped-def]
                 refused = gate.why_refused(headers, f"http://{host}")
                 if refused is not None:
                     status = 403
-                    answer: dict[str, Any] | None = {"code": 401, "msg": "invalid token", "data": None}
+                    answer: dict[str, Any] | None = {"code": 401, "msg": "invalid token"}
                 else:
                     answer = api_answer(source, path, parts.query)
                     answer = knobs.rename(answer, "api") if answer is not None else None
                 if answer is None:
-                    status, answer = 404, {"code": 404, "msg": "not found", "data": None}
+                    status, answer = 404, {"code": 404, "msg": "not found"}
                 body = json.dumps(answer, ensure_ascii=False).encode("utf-8")
             elif path == site.API_TOKEN_PATH:
                 cacheable = False
