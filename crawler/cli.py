@@ -461,11 +461,11 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
 
 def cmd_check_live(args: argparse.Namespace) -> int:
-    from crawler.livecheck import check_site, print_report
+    from crawler.livecheck import BadBaseURL, check_site, print_report
 
     try:
         report = check_site(args.base_url, keyword=args.keyword, channel=args.channel, timeout=args.timeout)
-    except ValueError as exc:
+    except BadBaseURL as exc:
         raise UsageError(str(exc)) from None
     if args.json:
         _print_json([row.as_dict() for row in report])

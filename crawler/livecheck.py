@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from protego import Protego
+from w3lib.url import safe_url_string
 
 from crawler import settings as project_settings
 from crawler import site
@@ -38,6 +39,10 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
 }
 #: A video article has no body by design.
 _OPTIONAL_FOR_VIDEO = ("body",)
+
+
+class BadBaseURL(ValueError):
+    """The origin to check is not an http(s) origin."""
 
 
 @dataclass
@@ -106,7 +111,7 @@ class PoliteFetcher:
         wait = self.last + self.delay - time.monotonic()
         if wait > 0:
             time.sleep(wait)
-        request = urllib.request.Request(url, headers={**self.headers, **(headers or {})})
+        request = urllib.request.Request(safe_url_string(url), headers={**self.headers, **(headers or {})})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 status, answer_headers, body = response.status, dict(response.headers), response.read()
@@ -121,7 +126,7 @@ def check_site(base_url: str, *, keyword: str = "现代", channel: str = "001", 
     """One row per page kind: the search page, a channel list, an article it links, 快讯, the API."""
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"--base-url must be an http(s) origin, not {base_url!r}")
+        raise BadBaseURL(f"--base-url must be an http(s) origin, not {base_url!r}")
     fetch = PoliteFetcher(base_url, timeout)
     base = base_url.rstrip("/")
     live = base == site.CANONICAL_BASE

@@ -230,8 +230,8 @@ def page_kind(url: str) -> PageKind | None:
         return PageKind.ARTICLE
     if CHANNEL_PATH_RE.match(path):
         return PageKind.CHANNEL
-    if path.rstrip("/") == EXPRESS_PATH:
-        return PageKind.EXPRESS
+    if path.rstrip("/") == EXPRESS_PATH or FAST_NEWS_PATH_RE.match(path):
+        return PageKind.EXPRESS  # a fast news permalink shows one item in the feed's shape
     return None
 
 
