@@ -464,7 +464,9 @@ def cmd_check_live(args: argparse.Namespace) -> int:
     from crawler.livecheck import BadBaseURL, check_site, print_report
 
     try:
-        report = check_site(args.base_url, keyword=args.keyword, channel=args.channel, timeout=args.timeout)
+        report = check_site(
+            args.base_url, keyword=args.keyword, channel=args.channel, timeout=args.timeout, delay=args.delay
+        )
     except BadBaseURL as exc:
         raise UsageError(str(exc)) from None
     if args.json:
@@ -721,6 +723,9 @@ def build_parser() -> Parser:
     check.add_argument("--keyword", default="现代", help="the search page to check")
     check.add_argument("--channel", default="001", help="the channel list to check")
     check.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each page")
+    check.add_argument(
+        "--delay", type=float, default=project_settings.DOWNLOAD_DELAY, help="seconds between requests (default 1)"
+    )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
     articles = commands.add_parser("articles", help="stored articles").add_subparsers(

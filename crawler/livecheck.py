@@ -122,12 +122,19 @@ class PoliteFetcher:
         return status, answer_headers, body.decode("utf-8", errors="replace")
 
 
-def check_site(base_url: str, *, keyword: str = "现代", channel: str = "001", timeout: float = 30.0) -> list[CheckRow]:
+def check_site(
+    base_url: str,
+    *,
+    keyword: str = "现代",
+    channel: str = "001",
+    timeout: float = 30.0,
+    delay: float = project_settings.DOWNLOAD_DELAY,
+) -> list[CheckRow]:
     """One row per page kind: the search page, a channel list, an article it links, 快讯, the API."""
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BadBaseURL(f"--base-url must be an http(s) origin, not {base_url!r}")
-    fetch = PoliteFetcher(base_url, timeout)
+    fetch = PoliteFetcher(base_url, timeout, delay)
     base = base_url.rstrip("/")
     live = base == site.CANONICAL_BASE
     api_base = site.API_BASE if live else base
