@@ -83,7 +83,7 @@ def test_paging_stops_at_the_end_of_the_range_and_at_max_pages() -> None:
 
 def test_an_article_page_yields_one_article() -> None:
     s = spider()
-    out = list(s.parse_article(response(f"{BASE}/article/3039185")))
+    out = list(s.parse_article(response(f"{BASE}/article/1049185")))
     assert len(out) == 1 and out[0].title == "央行发布2022年第四季度中国货币政策执行报告"
     assert s.crawler.stats.get_value("fxcrawl/pages/detail") == 1
 
