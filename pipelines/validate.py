@@ -302,8 +302,9 @@ _MAYBE_GARBLED = re.compile("[\x80-\xff\ufffd]|锟斤拷")
 
 
 def _is_portal_article(url: str) -> bool:
-    """A URL naming an article of the portal (or of its legacy host)."""
-    return site.article_ref(url) is not None
+    """A (canonical) URL naming an article on the portal or its legacy host."""
+    host = urlsplit(url).hostname or ""
+    return (host in site.SITE_HOSTS or host in site.LEGACY_HOSTS) and site.article_ref(url) is not None
 
 
 #: What ``clean`` strips or ``_MAYBE_GARBLED`` may find ('锟' starts '锟斤拷').

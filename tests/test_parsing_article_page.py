@@ -3,6 +3,7 @@ import json
 import pytest
 from conftest import SEARCH_953
 
+from crawler import site
 from crawler.parsing import PageParseError, parse_article_page
 from crawler.replay.server import FIXTURE_SITE
 
@@ -10,15 +11,18 @@ from crawler.replay.server import FIXTURE_SITE
 def test_detail_pages_contain_their_search_snippets() -> None:
     golden = json.loads(SEARCH_953.with_name("page-953.expected.json").read_text(encoding="utf-8"))
     for hit in golden["hits"]:
-        article_id = hit["url"].rsplit("/", 1)[1]
-        article = parse_article_page(
-            (FIXTURE_SITE / "article" / f"{article_id}.html").read_text(encoding="utf-8"), hit["url"]
+        news_id = site.article_id(hit["url"])
+        page = parse_article_page(
+            (FIXTURE_SITE / "article" / f"{news_id}.html").read_text(encoding="utf-8"), hit["url"]
         )
+        article = page.article
+        assert page.via == "json" and page.drift == []
         assert article.title == hit["title"]
         assert article.source == hit["source"]
         assert article.published.startswith(hit["date"])
         assert hit["snippet"] in " ".join(article.body)
-        assert article.canonical_url == hit["url"]
+        assert article.canonical_url == site.canonical_url(hit["url"]) == f"https://www.fx168news.com/article/{news_id}"
+        assert article.news_id == int(news_id or 0)
         assert article.author and article.tags
 
 
@@ -27,7 +31,9 @@ def test_missing_fields_come_back_empty_for_validation_to_judge() -> None:
         "<html><body><article class='article-detail'>"
         "<div class='article-body'><p>正文</p></div></article></body></html>"
     )
-    article = parse_article_page(html, "https://www.fx168news.com/article/1")
+    page = parse_article_page(html, "https://www.fx168news.com/article/1")
+    article = page.article
+    assert page.via == "html" and page.drift == ["json_missing: no __NEXT_DATA__"]
     assert (article.title, article.source, article.author, article.published) == ("", "", None, "")
     assert article.body == ["正文"] and article.tags == [] and article.canonical_url is None
 

@@ -64,7 +64,7 @@ def page(article: int) -> bytes:
 
 
 def golden(article: int) -> dict:
-    return json.loads((FIXTURE_SITE / "article" / f"{article}.expected.json").read_text())
+    return json.loads((FIXTURE_SITE / "article" / f"{article}.expected.json").read_text())["article"]
 
 
 # -- specs -------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_pages_are_reencoded_and_declared_as_asked(
         assert b"charset" not in body
     else:
         assert position in meta_at and body[position:].startswith(f'<meta charset="{encoding}">'.encode())
-    parsed = parse_article_page(body.decode(encoding), f"https://www.fx168news.com/article/{article}")
+    parsed = parse_article_page(body.decode(encoding), f"https://www.fx168news.com/article/{article}").article
     assert (parsed.title, parsed.body) == (golden(article)["title"], golden(article)["body"])
 
 

@@ -40,7 +40,7 @@ def test_the_already_canonical_shortcut_agrees_with_full_canonicalisation() -> N
     rng = random.Random(953)
     alphabet = ["a", "Z", "0", "9", "-", "_", "~", ".", "..", "/", "//", "%20", "?", "#", "=", "&", "文", " "]
     urls = [site.CANONICAL_BASE + "".join(rng.choices(alphabet, k=rng.randint(0, 8))) for _ in range(20_000)]
-    urls += [site.article_url(n) for n in range(50)] + [
+    urls += [site.article_url(n) for n in range(300)] + [
         site.topic_url(7),
         site.CANONICAL_BASE,
         site.CANONICAL_BASE + "/",
@@ -51,7 +51,7 @@ def test_the_already_canonical_shortcut_agrees_with_full_canonicalisation() -> N
             taken += 1
             assert site._canonical_url(url, None) == url, url
         assert site.canonical_url(url) == site._canonical_url(url, None), url
-    assert taken > 200  # the shortcut is exercised, not vacuous
+    assert taken >= 300  # the shortcut is exercised, not vacuous
     # A replay server's URLs: the same paths on its origin, with and without a path in the base.
     bases = ("http://127.0.0.1:8931", "http://127.0.0.1:8931/", "http://127.0.0.1:8931/mirror", "http://127.0.0.1:893")
     for base in bases:

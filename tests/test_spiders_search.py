@@ -59,7 +59,7 @@ def test_a_listing_yields_records_follows_results_and_the_next_page() -> None:
     details = [o for o in out if isinstance(o, Request) and "/article/" in o.url]
     listings = [o for o in out if isinstance(o, Request) and "/search" in o.url]
     assert len(hits) == 10 and len(details) == 10
-    assert [r.url for r in details] == [h.url for h in hits]
+    assert [site.canonical_url(r.url, BASE) for r in details] == [site.canonical_url(h.url, BASE) for h in hits]
     sources = [o for o in out if isinstance(o, SourceItem)]
     assert [(o.name, o.logo_url) for o in sources] == list(dict.fromkeys((h.source, h.source_logo) for h in hits))
     assert len(sources) == 4  # 金融界, 金色财经, 格上财富, 证券之星: each outlet once, not once per result

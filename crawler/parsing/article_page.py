@@ -8,7 +8,7 @@ PageParseError with the reason instead of yielding an article with part of its b
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
@@ -177,6 +177,9 @@ def _canonical(doc: etree._Element, url: str) -> str | None:
     if not href:
         return None
     absolute = urljoin(url, href)
+    host = urlsplit(absolute).netloc.lower()
+    if host not in site.SITE_HOSTS and host not in site.LEGACY_HOSTS and host != urlsplit(url).netloc.lower():
+        return absolute  # a link off the site is no spelling of one of its articles
     ref = site.article_ref(absolute)
     return ref.url if ref is not None else absolute
 
