@@ -18,6 +18,7 @@ import pytest
 from conftest import ROOT
 from sqlalchemy import func, select
 
+from crawler import site
 from crawler.replay.server import FIXTURE_SITE
 from pipelines.db import Database
 from pipelines.models import Article, HotEntry, SearchHit, Source, Topic
@@ -26,7 +27,7 @@ GOLDEN_953 = FIXTURE_SITE / "search" / "现代" / "article" / "page-953.expected
 PAGES = "1,951-955,1000"
 LISTING_PAGES = {1, 951, 952, 953, 954, 955, 1000}
 MODELS = {"articles": Article, "hits": SearchHit, "sources": Source, "hot": HotEntry, "topics": Topic}
-EXPECTED = {"articles": 68, "hits": 70, "sources": 7, "hot": 5, "topics": 5}
+EXPECTED = {"articles": 68, "hits": 70, "sources": 8, "hot": 5, "topics": 5}
 
 
 def fxcrawl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -82,7 +83,7 @@ def seed_titles() -> dict[str, str]:
     """url -> title of the seed page's ten results, from its golden file."""
     hits = json.loads(GOLDEN_953.read_text(encoding="utf-8"))["hits"]
     assert len(hits) == 10
-    return {hit["url"]: hit["title"] for hit in hits}
+    return {site.canonical_url(hit["url"]): hit["title"] for hit in hits}
 
 
 @dataclass
@@ -122,12 +123,14 @@ def two_crawls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoCrawls]:
 def test_first_crawl_exits_0_and_reports_its_run(two_crawls: TwoCrawls) -> None:
     assert two_crawls.first.returncode == 0, two_crawls.first.stderr
     assert re.search(r"\brun 1 finished: 75 pages, 68 new\b", two_crawls.first.stdout), two_crawls.first.stdout
-    assert "stored: 68 articles from 7 sources" in two_crawls.first.stdout
+    assert "stored: 68 articles from 8 sources" in two_crawls.first.stdout
 
 
 def test_first_crawl_stores_articles_hits_sources_hot_entries_and_topics(two_crawls: TwoCrawls) -> None:
     assert two_crawls.after_first == EXPECTED
-    assert all(url.startswith("https://www.fx168news.com/article/") for url in two_crawls.articles_after_first)
+    articles = two_crawls.articles_after_first
+    assert all(url == site.canonical_url(url) and site.article_ref(url) for url in articles)
+    assert sum(url.startswith("https://news.fx168news.com/") for url in articles) == 3  # the legacy host's
 
 
 def test_fixture_server_saw_robots_seven_listings_and_each_article_once(two_crawls: TwoCrawls) -> None:
@@ -143,10 +146,13 @@ def test_fixture_server_saw_robots_seven_listings_and_each_article_once(two_craw
     assert sorted(int(q["page"][0]) for q in queries) == sorted(LISTING_PAGES)
     assert set(listings.values()) == {1}
 
-    articles = {path: n for path, n in paths.items() if path.startswith("/article/")}
+    articles = Counter()
+    for path, n in paths.items():
+        if (ref := site.article_ref(site.LEGACY_BASE + path if path.endswith(".shtml") else path)) is not None:
+            articles[ref.url] += n
     assert len(articles) == 68
-    assert set(articles.values()) == {1}, {path: n for path, n in articles.items() if n != 1}
-    assert set(articles) == {urlsplit(url).path for url in two_crawls.articles_after_first}
+    assert set(articles.values()) == {1}, {url: n for url, n in articles.items() if n != 1}
+    assert set(articles) == set(two_crawls.articles_after_first)
     assert len(log) == 1 + len(LISTING_PAGES) + 68  # nothing else was requested
 
 
