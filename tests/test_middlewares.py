@@ -56,7 +56,7 @@ def requests_in(log: Path, since: int = 0) -> list[str]:
 
 
 def article_ids(paths: list[str]) -> set[int]:
-    return {int(p.rsplit("/", 1)[1]) for p in paths if p.startswith("/article/")}
+    return {int(site.article_id(p) or 0) for p in paths if p.startswith("/article/")}
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +218,9 @@ def test_a_crawl_killed_halfway_then_run_again_stores_every_article_once(tmp_pat
 
 def test_a_run_that_stores_nothing_from_a_site_with_news_is_unhealthy(crawled) -> None:
     db, tmp = crawled
-    with ReplayServer("--generate", str(PAGES), "--added", "30", "--broken-markup") as server:
+    # a redesign of the listings, their markup and their data alike: neither path reads them
+    redesign = ("--broken-markup", "--drop-next-data", "search")
+    with ReplayServer("--generate", str(PAGES), "--added", "30", *redesign) as server:
         done = crawl(server.base_url, db, tmp)
     assert done.returncode == 1
     assert "UNHEALTHY" in done.stdout and "rejects" in done.stdout
@@ -228,6 +230,7 @@ def test_a_run_that_stores_nothing_from_a_site_with_news_is_unhealthy(crawled) -
     database.dispose()
     assert run.health == "unhealthy" and run.articles_new == 0
     assert any("threshold" in reason for reason in run.health_reasons)
+    assert any("search page(s): neither the page data nor the HTML" in reason for reason in run.health_reasons)
 
 
 def test_the_frontier_start_requests_cover_a_dead_runs_leftovers(tmp_path: Path) -> None:
