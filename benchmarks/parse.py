@@ -91,22 +91,37 @@ def generated_pages(listings: int, articles: int, site_pages: int = 1000) -> tup
     return listing_pages, article_pages
 
 
+def crawl_path(parser: Callable[..., Any]) -> Callable[[str, str], Any]:
+    """The parser as a crawl calls it on most pages: the JSON path, the HTML not read."""
+    return lambda html, url: parser(html, url, verify=False)
+
+
+def both_paths(parser: Callable[..., Any]) -> Callable[[str, str], Any]:
+    """The parser on a page the crawl verifies (the first of each kind, then one in ten): both paths."""
+    return lambda html, url: parser(html, url, verify=True)
+
+
+def html_path(parser: Callable[..., Any]) -> Callable[[str, str], Any]:
+    """The fallback: a page without its JSON, read from its HTML."""
+    return lambda html, url: parser(html, url, use_json=False)
+
+
 def run(repeat: int, log: Any = print) -> list[Row]:
     listings = fixture_listings()
     seed = listings.pop(SEED_PAGE)
     gen_listings, gen_articles = generated_pages(listings=20, articles=50)
+    search, article = parse_search_page, parse_article_page
+    fixtures_note = f"pages {', '.join(map(str, listings))}"
     rows = [
-        measure("listing page, seed 953", [seed], parse_search_page, repeat * 3, "18,000-char snippet"),
-        measure(
-            "listing page, fixtures",
-            list(listings.values()),
-            parse_search_page,
-            repeat,
-            f"pages {', '.join(map(str, listings))}",
-        ),
-        measure("listing page, generated", gen_listings, parse_search_page, repeat, "spread over a 1,000-page site"),
-        measure("article page, fixtures", fixture_articles(), parse_article_page, repeat, "fixtures/site/article"),
-        measure("article page, generated", gen_articles, parse_article_page, repeat, "spread over 10,000 articles"),
+        measure("listing page, seed 953", [seed], crawl_path(search), repeat * 3, "18,000-char snippet; JSON path"),
+        measure("listing page, fixtures", list(listings.values()), crawl_path(search), repeat, fixtures_note),
+        measure("listing page, generated", gen_listings, crawl_path(search), repeat, "1,000-page site; JSON path"),
+        measure("article page, fixtures", fixture_articles(), crawl_path(article), repeat, "JSON path"),
+        measure("article page, generated", gen_articles, crawl_path(article), repeat, "10,000 articles; JSON path"),
+        measure("listing page, HTML path", gen_listings, html_path(search), repeat, "generated; the fallback"),
+        measure("article page, HTML path", gen_articles, html_path(article), repeat, "generated; the fallback"),
+        measure("listing page, both paths", gen_listings, both_paths(search), repeat, "generated; a verified page"),
+        measure("article page, both paths", gen_articles, both_paths(article), repeat, "generated; a verified page"),
     ]
     for row in rows:
         log(f"  parse {row.figure}: {row.value:.3f} ms (tree only {row.baseline:.3f} ms)")

@@ -92,6 +92,10 @@ DOWNLOADER_MIDDLEWARES = {
 #: Where pages are fetched from; a replay server's URL in demos and tests. Stored URLs always
 #: use the portal's canonical origin whatever this is.
 FXCRAWL_BASE_URL = site.CANONICAL_BASE
+#: Pages read by their HTML too, to check it against their JSON (markup/disagree): the first
+#: VERIFY_FIRST pages of each kind in a run, then one in VERIFY_EVERY (0: no more).
+FXCRAWL_VERIFY_FIRST = 5
+FXCRAWL_VERIFY_EVERY = 10
 #: Where the JSON API is called (None: the live API with the live site, else FXCRAWL_BASE_URL,
 #: as a replay server answers both).
 FXCRAWL_API_BASE_URL = None

@@ -151,8 +151,13 @@ def test_a_broken_listing_page_says_why() -> None:
     with pytest.raises(PageParseError) as cut:
         parse_search_page(listing[: len(listing) * 3 // 4], url)
     assert cut.value.reason == TRUNCATED
+    nested = listing.replace("<ul class=", NESTED + "<ul class=", 1)
     with pytest.raises(PageParseError, match="nested too deeply"):
-        parse_search_page(listing.replace("<ul class=", NESTED + "<ul class=", 1), url)
+        parse_search_page(nested, url, use_json=False)
+    # its JSON still reads: the records come from there, and the unreadable HTML is reported
+    page = parse_search_page(nested, url)
+    assert len(page.hits) == 10 and len(page.drift) == 1
+    assert page.drift[0].startswith("disagree: the HTML gives no record (markup nested too deeply")
 
 
 # -- 2. dates ------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ BODY = """
  <p><a data-key="topic" data-value="86" class="topic-entity">#比特日报#</a>再次出现。</p>
 </div>
 <script src="https://static.fx168api.com/js/jquery-1.12.3.min.js"></script>
-<div style="border-top: 1px solid #ddd;"><div>1. 欢迎转载，转载时请标明来源为FX168财经。</div><div>2. 所有内容仅供参考。</div></div>
+<div style="border-top: 1px solid #ddd;"><div>1. 欢迎转载，转载时请标明来源为FX168财经。</div>
+<div>2. 所有内容仅供参考。</div></div>
 """
 
 

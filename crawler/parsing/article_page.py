@@ -16,12 +16,10 @@ from crawler import site
 from crawler.items import ArticleItem, ArticlePage
 from crawler.parsing.content import Content, read_content, read_content_html
 from crawler.parsing.errors import PageParseError
-from crawler.parsing.nextdata import ShapeError, dig_any, machine_time, read_both, required
+from crawler.parsing.nextdata import ShapeError, dig_any, html_tree, machine_time, read_both, required, split_page
 from crawler.parsing.text import (
     TRUNCATED,
-    MarkupError,
     clean,
-    document,
     first_text,
     joined_text,
     select,
@@ -35,23 +33,23 @@ K = site.NEWS
 _SUMMARY_LABEL = ("摘要：", "摘要:")
 
 
-def parse_article_page(html: str, url: str, *, use_json: bool = True) -> ArticlePage:
+def parse_article_page(html: str, url: str, *, use_json: bool = True, verify: bool = True) -> ArticlePage:
     """Read an article page (portal or legacy host); raises PageParseError if it is not one.
     Missing fields come back empty so that validation can reject the article with a precise
     reason. ``use_json=False`` reads the HTML alone (the fallback path, for tests)."""
     if truncated(html):
         raise PageParseError(url, TRUNCATED)
-    try:
-        doc = document(html)
-    except MarkupError as exc:
-        raise PageParseError(url, str(exc)) from None
+    page = split_page(html)
     legacy = site.page_kind(url) == site.PageKind.LEGACY_ARTICLE
     article, via, drift = read_both(
-        html,
+        page,
         url,
         None if legacy else (lambda data: _from_json(data, url)),
-        (lambda: _from_legacy_html(doc, url)) if legacy else (lambda: _from_html(doc, url)),
+        (lambda: _from_legacy_html(html_tree(page.markup, url), url))
+        if legacy
+        else (lambda: _from_html(html_tree(page.markup, url), url)),
         use_json=use_json,
+        verify=verify,
     )
     return ArticlePage(url=url, article=article, via=via, drift=drift)
 

@@ -11,13 +11,11 @@ from crawler import site
 from crawler.items import ChannelEntryItem, ChannelPage
 from crawler.parsing.api import api_items
 from crawler.parsing.errors import PageParseError
-from crawler.parsing.nextdata import ShapeError, dig_any, machine_time, read_both, required
+from crawler.parsing.nextdata import ShapeError, dig_any, html_tree, machine_time, read_both, required, split_page
 from crawler.parsing.text import (
     TRUNCATED,
     LinkResolver,
-    MarkupError,
     clean,
-    document,
     joined_text,
     select,
     select_one,
@@ -28,22 +26,20 @@ C = site.CHANNEL
 K = site.NEWS
 
 
-def parse_channel_page(html: str, url: str, *, use_json: bool = True) -> ChannelPage:
+def parse_channel_page(html: str, url: str, *, use_json: bool = True, verify: bool = True) -> ChannelPage:
     """Read a channel list page; raises PageParseError if it is not one."""
     if truncated(html):
         raise PageParseError(url, TRUNCATED)
-    try:
-        doc = document(html)
-    except MarkupError as exc:
-        raise PageParseError(url, str(exc)) from None
+    page = split_page(html)
     channel = site.channel_code(url) or ""
     resolve = LinkResolver(url)
     entries, via, drift = read_both(
-        html,
+        page,
         url,
         lambda data: _entries(dig_any(data, site.JSON_PATHS[site.PageKind.CHANNEL]), channel, 1, resolve),
-        lambda: _from_html(doc, url, channel, resolve),
+        lambda: _from_html(html_tree(page.markup, url), url, channel, resolve),
         use_json=use_json,
+        verify=verify,
     )
     return ChannelPage(url=url, channel=channel, page=1, entries=entries, via=via, drift=drift)
 

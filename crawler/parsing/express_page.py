@@ -11,12 +11,10 @@ from crawler import site
 from crawler.items import ExpressPage, FastNewsItem
 from crawler.parsing.api import api_items
 from crawler.parsing.errors import PageParseError
-from crawler.parsing.nextdata import ShapeError, dig_any, machine_time, read_both, required
+from crawler.parsing.nextdata import ShapeError, dig_any, html_tree, machine_time, read_both, required, split_page
 from crawler.parsing.text import (
     TRUNCATED,
-    MarkupError,
     clean,
-    document,
     fragment,
     joined_text,
     select,
@@ -28,20 +26,18 @@ E = site.EXPRESS
 F = site.FAST_NEWS
 
 
-def parse_express_page(html: str, url: str, *, use_json: bool = True) -> ExpressPage:
+def parse_express_page(html: str, url: str, *, use_json: bool = True, verify: bool = True) -> ExpressPage:
     """Read the 快讯 page (or a fast news permalink); raises PageParseError if it is not one."""
     if truncated(html):
         raise PageParseError(url, TRUNCATED)
-    try:
-        doc = document(html)
-    except MarkupError as exc:
-        raise PageParseError(url, str(exc)) from None
+    page = split_page(html)
     items, via, drift = read_both(
-        html,
+        page,
         url,
         lambda data: _items(dig_any(data, site.JSON_PATHS[site.PageKind.EXPRESS])),
-        lambda: _from_html(doc, url),
+        lambda: _from_html(html_tree(page.markup, url), url),
         use_json=use_json,
+        verify=verify,
     )
     return ExpressPage(url=url, page=1, items=items, via=via, drift=drift)
 

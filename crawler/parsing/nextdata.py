@@ -11,16 +11,52 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from lxml import etree
+
 from crawler import site
 from crawler.parsing.errors import PageParseError
+from crawler.parsing.text import MarkupError, document
 
-_NEXT_DATA = re.compile(
-    r"<script\b[^>]*\bid\s*=\s*[\"']?__NEXT_DATA__[\"']?[^>]*>(?P<json>.*?)</script\s*>", re.DOTALL | re.IGNORECASE
-)
+_NEXT_DATA_OPEN = re.compile(r"<script\b[^>]*\bid\s*=\s*[\"']?__NEXT_DATA__[\"']?[^>]*>", re.IGNORECASE)
+_SCRIPT_CLOSE = re.compile(r"</script\s*>", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class SplitPage:
+    """A page taken apart: its ``__NEXT_DATA__`` (None when it has none that parses) and the
+    rest of its markup, which the HTML path reads without parsing the JSON's text as HTML."""
+
+    data: Any | None
+    markup: str
+
+
+def split_page(html: str) -> SplitPage:
+    """Find the ``__NEXT_DATA__`` script by its id (a string search, not a scan of every tag)."""
+    at = html.find("__NEXT_DATA__")
+    while at != -1:
+        start = html.rfind("<script", 0, at)
+        opening = _NEXT_DATA_OPEN.match(html, start) if start != -1 else None
+        if opening is not None and opening.end() > at:
+            close = _SCRIPT_CLOSE.search(html, opening.end())
+            if close is None:
+                return SplitPage(None, html)
+            try:
+                data = json.loads(html[opening.end() : close.start()])
+            except ValueError:
+                data = None
+            return SplitPage(data, html[:start] + html[close.end() :])
+        at = html.find("__NEXT_DATA__", at + 1)
+    return SplitPage(None, html)
+
+
+def next_data(html: str) -> Any | None:
+    """The page's ``__NEXT_DATA__`` as Python data; None when it has none, or none that parses."""
+    return split_page(html).data
+
 
 #: The reason prefixes parsers put in a page's ``drift`` list (and the stats count per page kind).
 JSON_MISSING = "json_missing"
@@ -33,17 +69,6 @@ T = TypeVar("T")
 
 class ShapeError(ValueError):
     """The JSON is there but not in the shape the site description says (a key is gone)."""
-
-
-def next_data(html: str) -> Any | None:
-    """The page's ``__NEXT_DATA__`` as Python data; None when it has none, or none that parses."""
-    match = _NEXT_DATA.search(html)
-    if match is None:
-        return None
-    try:
-        return json.loads(match.group("json"))
-    except ValueError:
-        return None
 
 
 def dig(data: Any, path: Sequence[str]) -> Any:
@@ -76,24 +101,27 @@ def required(item: Mapping[str, Any], *keys: str) -> None:
 
 
 def read_both(
-    html: str,
+    page: SplitPage | str,
     url: str,
     from_json: Callable[[Any], T] | None,
     from_html: Callable[[], T],
     *,
     use_json: bool = True,
+    verify: bool = True,
 ) -> tuple[T, str, list[str]]:
     """(record, via, drift): the record from the JSON when it reads, else from the HTML.
 
     ``drift`` says what differed from the site description: the JSON missing or misshapen
-    while the HTML parsed, or the two paths giving different records (or the HTML none). A page
-    from which neither path gives a record raises PageParseError (MARKUP_CHANGED).
+    while the HTML parsed, or (``verify``) the two paths giving different records, or the HTML
+    none. Without ``verify`` a page whose JSON reads is not parsed as HTML at all: the crawl
+    verifies a sample of pages, the tests every page. A page from which neither path gives a
+    record raises PageParseError (MARKUP_CHANGED).
     """
     drift: list[str] = []
     from_data: T | None = None
     json_error = ""
     if use_json and from_json is not None:
-        data = next_data(html)
+        data = (page if isinstance(page, SplitPage) else split_page(page)).data
         if data is None:
             json_error = "no __NEXT_DATA__"
         else:
@@ -103,9 +131,15 @@ def read_both(
                 json_error = str(exc)
             except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:  # a shape never seen
                 json_error = f"unexpected JSON ({exc.__class__.__name__}: {exc})"
+    if from_data is not None and not verify:
+        return from_data, "json", drift
     try:
         from_markup: T | None = from_html()
         html_error = ""
+    except UnreadablePage as exc:
+        if from_data is None:
+            raise
+        from_markup, html_error = None, exc.reason
     except PageParseError as exc:
         from_markup, html_error = None, exc.reason
     if from_data is not None:
@@ -122,10 +156,25 @@ def read_both(
     raise PageParseError(url, f"{MARKUP_CHANGED}: {reasons}")
 
 
+class UnreadablePage(PageParseError):
+    """The HTML cannot be read to its end (a page built to defeat the parser): without the
+    JSON it is rejected for that reason, not reported as a redesign of the site."""
+
+
+def html_tree(markup: str, url: str) -> etree._Element:
+    """The page's HTML as a tree, for the HTML path; UnreadablePage when it cannot be read whole."""
+    try:
+        return document(markup)
+    except MarkupError as exc:
+        raise UnreadablePage(url, str(exc)) from None
+
+
 def differences(a: Any, b: Any, where: str = "") -> str | None:
     """Where two records first differ ('hits[3].title'), or None when they are equal
     (page-level fields such as ``via`` aside). Two links to one page are equal however each
     is spelt (a keyword-id link and a bare-id link to one article)."""
+    if a == b:  # the common case, answered without a walk
+        return None
     if is_dataclass(a) and is_dataclass(b) and type(a) is type(b):
         for f in fields(a):
             if f.metadata.get("parse_meta"):

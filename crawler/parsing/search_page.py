@@ -13,15 +13,13 @@ from lxml import etree
 from crawler import site
 from crawler.items import HotEntryItem, Pagination, SearchHitItem, SearchPage, TopicItem
 from crawler.parsing.errors import PageParseError
-from crawler.parsing.nextdata import ShapeError, dig_any, read_both, required
+from crawler.parsing.nextdata import ShapeError, dig_any, html_tree, read_both, required, split_page
 from crawler.parsing.text import (
     TRUNCATED,
     LinkResolver,
-    MarkupError,
     clean,
-    document,
     first_text,
-    fragment,
+    fragments,
     joined_text,
     select,
     select_one,
@@ -38,23 +36,21 @@ K = site.NEWS
 _PARTS_IN_BLOCK = all(within(css, S.pagination) for css in (S.page_current, S.page_links, S.page_prev, S.page_next))
 
 
-def parse_search_page(html: str, url: str, *, use_json: bool = True) -> SearchPage:
+def parse_search_page(html: str, url: str, *, use_json: bool = True, verify: bool = True) -> SearchPage:
     """Read a search listing page, its JSON first; raises PageParseError if it is not one, or
     not all of one. ``use_json=False`` reads the HTML alone (the fallback path, for tests)."""
     if truncated(html):
         raise PageParseError(url, TRUNCATED)
-    try:
-        doc = document(html)
-    except MarkupError as exc:
-        raise PageParseError(url, str(exc)) from None
+    split = split_page(html)
     query = site.parse_search_url(url)
     resolve = LinkResolver(url)
     page, via, drift = read_both(
-        html,
+        split,
         url,
         lambda data: _from_json(data, url, query, resolve),
-        lambda: _from_html(doc, url, query, resolve),
+        lambda: _from_html(html_tree(split.markup, url), url, query, resolve),
         use_json=use_json,
+        verify=verify,
     )
     page.via, page.drift = via, drift
     return page
@@ -75,10 +71,13 @@ def _from_json(data: Any, url: str, query: site.SearchQuery | None, resolve: Lin
         prev_url=site.search_url(keyword, current - 1, tab, origin) if current > 1 else None,
         next_url=site.search_url(keyword, current + 1, tab, origin) if current < last else None,
     )
-    hits = []
-    for rank, entry in enumerate(found[J.items], start=1):
+    entries = found[J.items]
+    for entry in entries:
         required(entry, K.title)
-        snippet, highlights = snippet_text(fragment(str(entry.get(J.highlight) or "")), S.highlight_class)
+    snippets = fragments([str(entry.get(J.highlight) or "") for entry in entries])  # one parse for all
+    hits = []
+    for rank, (entry, snippet_node) in enumerate(zip(entries, snippets, strict=True), start=1):
+        snippet, highlights = snippet_text(snippet_node, S.highlight_class)
         logo = str(entry.get(J.source_logo) or "")
         hits.append(
             SearchHitItem(

@@ -77,7 +77,7 @@ class LatestSpider(PortalSpider):
 
     def parse_channel(self, response: Response, name: str) -> Iterator[Any]:
         try:
-            page = parse_channel_page(response.text, response.url)
+            page = parse_channel_page(response.text, response.url, verify=self.verify(site.PageKind.CHANNEL))
         except PageParseError as exc:
             yield self.unparsable(exc, site.PageKind.CHANNEL)
             return
@@ -89,7 +89,7 @@ class LatestSpider(PortalSpider):
 
     def parse_express(self, response: Response, name: str) -> Iterator[Any]:
         try:
-            page = parse_express_page(response.text, response.url)
+            page = parse_express_page(response.text, response.url, verify=self.verify(site.PageKind.EXPRESS))
         except PageParseError as exc:
             yield self.unparsable(exc, site.PageKind.EXPRESS)
             return

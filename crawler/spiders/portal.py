@@ -3,6 +3,7 @@ reporting markup drift, and turning failures into recorded rejects."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -41,11 +42,15 @@ class PortalSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.sources_seen: set[tuple[str, str | None]] = set()
         self.drift_warned: set[str] = set()
+        self.pages_read: Counter[str] = Counter()
+        self.verify_first, self.verify_every = 5, 10
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> PortalSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.base_url = crawler.settings.get("FXCRAWL_BASE_URL") or site.CANONICAL_BASE
+        spider.verify_first = crawler.settings.getint("FXCRAWL_VERIFY_FIRST", 5)
+        spider.verify_every = crawler.settings.getint("FXCRAWL_VERIFY_EVERY", 10)
         spider.api_base = crawler.settings.get("FXCRAWL_API_BASE_URL") or (
             site.API_BASE if spider.base_url == site.CANONICAL_BASE else spider.base_url
         )
@@ -53,6 +58,17 @@ class PortalSpider(scrapy.Spider):
         local = {urlsplit(spider.base_url).hostname or "", urlsplit(spider.api_base).hostname or ""}
         spider.allowed_domains = sorted(local | site.ALL_HOSTS)
         return spider
+
+    def verify(self, kind: site.PageKind | str) -> bool:
+        """Read this page by its HTML too, to check it against its JSON? The first pages of each
+        kind in a run, then one in VERIFY_EVERY: drift shows on the first pages a run reads, and
+        the HTML path's cost is paid on a tenth of the rest."""
+        self.pages_read[kind] += 1
+        n = self.pages_read[kind]
+        due = n <= self.verify_first or (self.verify_every > 0 and n % self.verify_every == 0)
+        if due:
+            self.count(f"fxcrawl/markup/verified/{kind}")
+        return due
 
     # -- where to fetch ----------------------------------------------------------------------
 
@@ -81,7 +97,7 @@ class PortalSpider(scrapy.Spider):
             return
         kind = site.page_kind(response.url) or site.PageKind.ARTICLE
         try:
-            page = parse_article_page(response.text, response.url)
+            page = parse_article_page(response.text, response.url, verify=self.verify(kind))
         except PageParseError as exc:
             yield self.unparsable(exc, kind)
             return

@@ -91,7 +91,7 @@ class SearchSpider(PortalSpider):
 
     def parse_listing(self, response: Response, last: int) -> Iterator[Any]:
         try:
-            page = parse_search_page(response.text, response.url)
+            page = parse_search_page(response.text, response.url, verify=self.verify(site.PageKind.SEARCH))
         except PageParseError as exc:
             yield self.unparsable(exc, site.PageKind.SEARCH)
             return
