@@ -16,7 +16,9 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/fxcrawl crawl search --keyword 现代 --pages 1,951-955,1000 --replay --log-level WARNING
+	$(BIN)/fxcrawl crawl latest --replay --log-level WARNING
 	$(BIN)/fxcrawl articles list --limit 100
+	$(BIN)/fxcrawl fast-news list --limit 10
 	$(BIN)/fxcrawl runs list --limit 5
 
 test: install

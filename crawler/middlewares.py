@@ -125,7 +125,12 @@ class IncrementalMiddleware:
             if entry is not None and isinstance(hit, FastNewsItem):  # stored; nothing to fetch
                 streak += entry.state == FETCHED
                 continue
-            if entry is None or entry.state != FETCHED or entry.listing_hash not in (None, _hash(hit)):
+            shown = _hash(hit)  # None: the listing shows nothing to compare (a channel entry)
+            if (
+                entry is None
+                or entry.state != FETCHED
+                or (shown is not None and entry.listing_hash not in (None, shown))
+            ):
                 decisions[key] = "fetch"
                 streak = 0
             else:

@@ -5,6 +5,11 @@
     keyword = "现代"
     max_pages = 5                 # any `fxcrawl crawl search` option: pages, replay, …
 
+    [jobs.latest]
+    spider = "latest"             # the channel lists and 快讯
+    interval = "10m"
+    channels = "001"
+
 Overlap is impossible by construction: APScheduler keeps one instance per job in this
 process, and the crawl itself takes the job's lock in the database, so a second scheduler
 (here or on another machine) skips instead of running the job twice. Missed runs coalesce
@@ -38,7 +43,12 @@ logger = logging.getLogger(__name__)
 
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_CRAWL_OPTIONS = {"keyword", "pages", "max_pages", "replay", "replay_generate", "replay_delay", "base_url", "log_level"}
+_COMMON_OPTIONS = {"max_pages", "replay", "replay_generate", "replay_delay", "base_url", "log_level"}
+#: The options of `fxcrawl crawl SPIDER` a job of each spider may set.
+_CRAWL_OPTIONS = {
+    "search": _COMMON_OPTIONS | {"keyword", "pages"},
+    "latest": _COMMON_OPTIONS | {"channels", "no_express"},
+}
 
 
 class ScheduleError(ValueError):
@@ -97,11 +107,14 @@ def load_schedule(path: Path) -> list[Job]:
     for name, spec in (data.get("jobs") or {}).items():
         if not isinstance(spec, dict):
             raise ScheduleError(f"job {name!r}: expected a table [jobs.{name}]")
+        spider = spec.get("spider", "search")
+        if spider not in _CRAWL_OPTIONS:
+            raise ScheduleError(f"job {name!r}: unknown spider {spider!r} (one of {', '.join(_CRAWL_OPTIONS)})")
         options = {k: v for k, v in spec.items() if k not in ("cron", "interval", "spider")}
-        unknown = set(options) - _CRAWL_OPTIONS
+        unknown = set(options) - _CRAWL_OPTIONS[spider]
         if unknown:
             raise ScheduleError(f"job {name!r}: unknown option(s) {', '.join(sorted(unknown))}")
-        jobs.append(Job(name, parse_trigger(name, spec), spec.get("spider", "search"), options))
+        jobs.append(Job(name, parse_trigger(name, spec), spider, options))
     if not jobs:
         raise ScheduleError(f"{path} has no [jobs.NAME] tables")
     return jobs

@@ -157,7 +157,8 @@ def _discovered_upsert(dialect: str) -> Executable:
         table,
         ["url"],
         {
-            "listing_hash": lambda excluded: excluded.listing_hash,
+            # a listing that shows nothing to compare (a channel entry) keeps what another showed
+            "listing_hash": lambda excluded: func.coalesce(excluded.listing_hash, table.c.listing_hash),
             "state": lambda excluded: case(
                 (
                     (table.c.state == FETCHED)

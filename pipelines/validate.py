@@ -186,7 +186,7 @@ class ValidatePipeline:
         item.published = clean(item.published)[:PUBLISHED_TEXT_MAX]
         item.published_at = self._published(item.published, item.fetched_at, item.url, "channel_entry")
         item.image = self._optional_url(item.image)
-        item.listing_hash = _listing_hash(item.title, "", "", item.published)
+        item.listing_hash = None  # see entry_hash
 
     def _fast_news(self, item: FastNewsItem) -> None:
         if item.fast_news_id <= 0:
@@ -346,8 +346,8 @@ def entry_hash(entry: Any) -> str | None:
     """What a listing shows of an entry, hashed as validation hashes it (None: no listing hash)."""
     if isinstance(entry, SearchHitItem):
         return listing_hash(entry)
-    if isinstance(entry, ChannelEntryItem):
-        return _listing_hash(clean(entry.title), "", "", clean(entry.published))
+    # A channel entry shows little (a title and a time) and the same article is also listed
+    # elsewhere: it adds nothing to compare, and must not overwrite what a search hit showed.
     return None
 
 

@@ -147,3 +147,17 @@ def test_sigterm_stops_the_scheduler_after_the_running_crawl_has_flushed(tmp_pat
     run = runs[0]
     assert run.finish_reason == "shutdown"
     assert 0 < stored == run.stats["fxcrawl/pages/detail"] < 300  # flushed: every parsed article is stored
+
+
+def test_the_readmes_example_schedule_loads_with_its_latest_job(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```toml\n# schedule.toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "schedule.toml"
+    path.write_text(example, encoding="utf-8")
+    jobs = {job.name: job for job in load_schedule(path)}
+    assert jobs["latest"].spider == "latest" and "interval[0:10:00]" in jobs["latest"].describe_trigger
+    assert jobs["latest"].command()[3:6] == ["crawl", "latest", "--job"]
+    assert "--channels" in jobs["latest"].command()
+    path.write_text('[jobs.x]\nspider = "latest"\ninterval = "10m"\nkeyword = "现代"\n', encoding="utf-8")
+    with pytest.raises(ScheduleError, match="unknown option"):
+        load_schedule(path)
