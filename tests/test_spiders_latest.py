@@ -60,6 +60,18 @@ def test_latest_stores_channel_articles_and_fast_news_then_stops_at_what_is_stor
     )  # every listed article stored
     assert scalar(db, "SELECT count(*) FROM fast_news WHERE source_tag IS NOT NULL") > 0
     assert scalar(db, "SELECT count(*) FROM fast_news WHERE pinned") >= 1
+    # the special pieces of channel 001: a video (its ids, no body), a reprint (stored under its
+    # original outlet) and an AI-written piece (its notice out of the body)
+    assert scalar(db, "SELECT count(*) FROM articles WHERE kind = 'video' AND video IS NOT NULL AND body = ''") == 1
+    assert (
+        scalar(
+            db,
+            "SELECT count(*) FROM articles a JOIN sources s ON s.id = a.source_id "
+            "WHERE a.reprinted AND s.name = '金色财经'",
+        )
+        == 1
+    )
+    assert scalar(db, "SELECT count(*) FROM articles WHERE ai_generated AND body NOT LIKE '%本文为AI%'") == 1
 
     second = crawl_latest(db, tmp_path / "second.jsonl")
     assert second.returncode in (0, 1), second.stderr[-2000:]
