@@ -76,25 +76,21 @@ class LatestSpider(PortalSpider):
     # -- the site's pages ----------------------------------------------------------------------
 
     def parse_channel(self, response: Response, name: str) -> Iterator[Any]:
-        try:
-            page = parse_channel_page(response.text, response.url, verify=self.verify(site.PageKind.CHANNEL))
-        except PageParseError as exc:
-            yield self.unparsable(exc, site.PageKind.CHANNEL)
+        page = self.read(response, parse_channel_page, site.PageKind.CHANNEL)
+        if isinstance(page, RejectItem):
+            yield page
             return
         self.count("fxcrawl/pages/listing")
-        self.note_drift(site.PageKind.CHANNEL, response.url, page.drift)
         page.channel = page.channel or name
         yield from self._channel_entries(page)
         yield from self._next(name, 2)
 
     def parse_express(self, response: Response, name: str) -> Iterator[Any]:
-        try:
-            page = parse_express_page(response.text, response.url, verify=self.verify(site.PageKind.EXPRESS))
-        except PageParseError as exc:
-            yield self.unparsable(exc, site.PageKind.EXPRESS)
+        page = self.read(response, parse_express_page, site.PageKind.EXPRESS)
+        if isinstance(page, RejectItem):
+            yield page
             return
         self.count("fxcrawl/pages/listing")
-        self.note_drift(site.PageKind.EXPRESS, response.url, page.drift)
         yield from self._fast_news(page)
         yield from self._next(name, 2)
 

@@ -4,9 +4,9 @@ reporting markup drift, and turning failures into recorded rejects."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import scrapy
@@ -19,6 +19,8 @@ from crawler import site
 from crawler.items import NotModifiedItem, RejectItem, SourceItem
 from crawler.parsing import PageParseError, parse_article_page
 from crawler.parsing.nextdata import DISAGREE, JSON_MISSING, MARKUP_CHANGED
+
+P = TypeVar("P")
 
 #: Marks a request for a listing page (search results, a channel list, the 快讯 feed, a page of
 #: the JSON API): the incremental middleware filters what such a page leads to.
@@ -95,19 +97,26 @@ class PortalSpider(scrapy.Spider):
             self.count("fxcrawl/pages/not_modified")
             yield NotModifiedItem(response.url)
             return
-        kind = site.page_kind(response.url) or site.PageKind.ARTICLE
-        try:
-            page = parse_article_page(response.text, response.url, verify=self.verify(kind))
-        except PageParseError as exc:
-            yield self.unparsable(exc, kind)
+        page = self.read(response, parse_article_page, site.page_kind(response.url) or site.PageKind.ARTICLE)
+        if isinstance(page, RejectItem):
+            yield page
             return
-        self.note_drift(kind, response.url, page.drift)
         article = page.article
         article.etag = response.headers.get("ETag", b"").decode("latin-1") or None
         article.last_modified = response.headers.get("Last-Modified", b"").decode("latin-1") or None
         article.fetched_at = datetime.now(UTC)
         self.count("fxcrawl/pages/detail")
         yield article
+
+    def read(self, response: Response, parse: Callable[..., P], kind: site.PageKind) -> P | RejectItem:
+        """The page record ``parse`` reads from the response (its drift noted, its HTML verified
+        when due), or the reject that says why it could not be read."""
+        try:
+            page = parse(response.text, response.url, verify=self.verify(kind))
+        except PageParseError as exc:
+            return self.unparsable(exc, kind)
+        self.note_drift(kind, response.url, page.drift)
+        return page
 
     def source_once(self, name: str, logo: str | None) -> Iterator[SourceItem]:
         """An outlet's record, the first time this run meets it (a run meets a few, many times)."""

@@ -13,7 +13,7 @@ from scrapy.http import Response
 
 from crawler import site
 from crawler.items import RejectItem, SearchHitItem, to_jsonable
-from crawler.parsing import PageParseError, parse_search_page
+from crawler.parsing import parse_search_page
 from crawler.spiders.portal import LISTING, NEXT_PAGE, URL_LENGTH_LIMIT, PortalSpider
 
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
@@ -90,13 +90,11 @@ class SearchSpider(PortalSpider):
         )
 
     def parse_listing(self, response: Response, last: int) -> Iterator[Any]:
-        try:
-            page = parse_search_page(response.text, response.url, verify=self.verify(site.PageKind.SEARCH))
-        except PageParseError as exc:
-            yield self.unparsable(exc, site.PageKind.SEARCH)
+        page = self.read(response, parse_search_page, site.PageKind.SEARCH)
+        if isinstance(page, RejectItem):
+            yield page
             return
         self.count("fxcrawl/pages/listing")
-        self.note_drift(site.PageKind.SEARCH, response.url, page.drift)
         fetched_at = datetime.now(UTC)  # relative dates ("3小时前") count from here
         for hit in page.hits:
             yield from self._entry(hit, fetched_at)
