@@ -15,7 +15,7 @@ from crawler.parsing.text import (
 
 
 def test_clean_collapses_whitespace_and_drops_control_characters() -> None:
-    assert clean("  央行\n\t发布  报告 ") == "央行 发布 报告"
+    assert clean("  央行\t发布  报告 ") == "央行 发布 报告"
     assert clean("央\x00行\x07") == "央行"
     assert clean(None) == ""
 
@@ -72,7 +72,7 @@ def test_a_snippet_is_read_in_one_pass_as_joined_text_and_highlighted_terms() ->
         ),
         "p",
     )
-    assert snippet_text(node, "hl") == ("前现代化中国x式i现代尾 句", ["现代", "中国", "式", "现代"])
+    assert snippet_text(node, "hl") == ("前现代化中国x式i现代尾句", ["现代", "中国", "式", "现代"])
     assert snippet_text(node, "hl") == (joined_text(node), highlighted_terms(node, "hl"))
 
 
@@ -80,7 +80,8 @@ def test_long_text_loses_its_control_characters_and_lone_surrogates_too() -> Non
     long = "央行" * 600  # long enough to be checked in its UTF-8 form
     assert clean(f"{long}\x00\x7f{long}") == long + long
     assert clean(f"{long}\ud800 {long}") == f"{long} {long}"
-    assert clean(f" {long}\n{long} ") == f"{long} {long}"
+    assert clean(f" {long}\n{long} ") == long + long  # a line break between two CJK characters
+    assert clean(f" {long}\ta\n{long} ") == f"{long} a {long}"
 
 
 def test_a_page_with_control_characters_and_surrounding_whitespace_reads_as_without_them() -> None:
