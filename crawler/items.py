@@ -37,6 +37,9 @@ class ArticleItem:
     body: list[str]
     tags: list[str]
     canonical_url: str | None = None
+    #: The machine-readable publication time beside the visible one (a ``<time datetime>``
+    #: attribute, a JSON timestamp), as the page gives it: it wins over coarser visible text.
+    published_datetime: str | None = None
     #: None when ``published`` is not a date the portal could have meant: stored as unknown.
     published_at: datetime | None = field(default=None, metadata=DERIVED)
     content_hash: str | None = field(default=None, metadata=DERIVED)

@@ -68,7 +68,8 @@ class ArticleSelectors:
     source_name: str = "div.article-meta .source-name"
     author: str = "div.article-meta .author-name"
     published: str = "div.article-meta time.article-time"
-    body_paragraphs: str = "div.article-body > p"
+    #: The body container: its paragraphs are found at any depth (``text.block_texts``).
+    body: str = "div.article-body"
     tags: str = "div.article-tags a.tag"
     canonical: str = "link[rel=canonical]"
 

@@ -14,6 +14,7 @@ from crawler.parsing.errors import PageParseError
 from crawler.parsing.text import (
     TRUNCATED,
     MarkupError,
+    block_texts,
     document,
     first_text,
     joined_text,
@@ -40,13 +41,16 @@ def parse_article_page(html: str, url: str) -> ArticleItem:
     canonical = select_one(doc, A.canonical)
     canonical_href = canonical.get("href") if canonical is not None else None
     published = select_one(node, A.published)
+    body = select_one(node, A.body)
     return ArticleItem(
         url=url,
         title=first_text(node, A.title),
         source=first_text(node, A.source_name),
         author=first_text(node, A.author) or None,
         published=(joined_text(published) or published.get("datetime", "")) if published is not None else "",
-        body=[text for p in select(node, A.body_paragraphs) if (text := joined_text(p))],
+        # the machine-readable time: validation prefers it to coarser visible text
+        published_datetime=(published.get("datetime") or "").strip() or None if published is not None else None,
+        body=block_texts(body) if body is not None else [],
         tags=[text for tag in select(node, A.tags) if (text := joined_text(tag))],
         canonical_url=urljoin(url, canonical_href) if canonical_href else None,
     )
