@@ -29,7 +29,7 @@ def test_a_good_article_is_normalised(validate) -> None:
     result = validate.process_item(item)
     assert result is item
     assert item.url == "https://www.fx168news.com/article/7"
-    assert item.title == "央行 发布报告"
+    assert item.title == "央行发布报告"  # a line break between CJK characters shows as nothing
     assert item.body == ["第一段。", "第二段。"]
     assert item.tags == ["央行", "货币政策"]
     assert item.published_at == datetime(2023, 2, 24, 19, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
