@@ -270,7 +270,7 @@ def snippet_text(node: etree._Element, highlight_class: str) -> tuple[str, list[
         if tail:
             pieces.append(tail)
             if term:
-                if _blank(tail):
+                if not tail.strip(_BLANK):  # _blank, inlined: white space or invisible only
                     term.append(tail)
                 else:  # text between two highlights splits them
                     _end_term(term, terms)
@@ -313,6 +313,8 @@ def block_texts(container: etree._Element, exclude: Exclude = None) -> list[str]
     Script, style, noscript and template content is never text.
     """
     skip = _exclusion(container, exclude)
+    if skip is None and _simple(container):
+        return [text for text in map(clean, [child.text for child in container]) if text]
     paragraphs: list[str] = []
     lines: list[str] = []  # the finished lines of the paragraph being read
     line: list[str] = []  # the pieces of its current line
@@ -371,6 +373,17 @@ def block_texts(container: etree._Element, exclude: Exclude = None) -> list[str]
         stack.append(iter(child))
         parents.append(child)
     return paragraphs
+
+
+def _simple(container: etree._Element) -> bool:
+    """Is the container a plain list of blocks holding text only (``<p>…</p><p>…</p>``), each
+    of them a paragraph? The common body, read without the walk."""
+    if container.text and not _blank(container.text):
+        return False
+    for child in container:
+        if len(child) or child.tag not in BLOCK_TAGS or (child.tail and not _blank(child.tail)):
+            return False
+    return True
 
 
 def _exclusion(container: etree._Element, exclude: Exclude) -> Callable[[etree._Element], bool] | None:
