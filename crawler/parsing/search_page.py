@@ -15,6 +15,7 @@ from crawler.parsing.text import (
     TRUNCATED,
     LinkResolver,
     MarkupError,
+    clean,
     document,
     first_text,
     joined_text,
@@ -44,7 +45,7 @@ def parse_search_page(html: str, url: str) -> SearchPage:
         raise PageParseError(url, "not a search listing page: no result list or pagination")
     query = site.parse_search_url(url)
     keyword_input = select_one(doc, S.keyword_input)
-    keyword = (keyword_input.get("value", "") if keyword_input is not None else "").strip()
+    keyword = clean(keyword_input.get("value", "") if keyword_input is not None else "")
     keyword = keyword or (query.keyword if query else "")
     if not keyword:
         raise PageParseError(url, "search page without a keyword")
