@@ -313,8 +313,8 @@ def block_texts(container: etree._Element, exclude: Exclude = None) -> list[str]
     Script, style, noscript and template content is never text.
     """
     skip = _exclusion(container, exclude)
-    if skip is None and _simple(container):
-        return [text for text in map(clean, [child.text for child in container]) if text]
+    if skip is None and (texts := _simple_texts(container)) is not None:
+        return [text for text in map(clean, texts) if text]
     paragraphs: list[str] = []
     lines: list[str] = []  # the finished lines of the paragraph being read
     line: list[str] = []  # the pieces of its current line
@@ -375,15 +375,17 @@ def block_texts(container: etree._Element, exclude: Exclude = None) -> list[str]
     return paragraphs
 
 
-def _simple(container: etree._Element) -> bool:
-    """Is the container a plain list of blocks holding text only (``<p>…</p><p>…</p>``), each
-    of them a paragraph? The common body, read without the walk."""
+def _simple_texts(container: etree._Element) -> list[str | None] | None:
+    """The texts of the container's blocks if it is a plain list of blocks holding text only
+    (``<p>…</p><p>…</p>``), each a paragraph: the common body, read without the walk; else None."""
     if container.text and not _blank(container.text):
-        return False
+        return None
+    texts = []
     for child in container:
         if len(child) or child.tag not in BLOCK_TAGS or (child.tail and not _blank(child.tail)):
-            return False
-    return True
+            return None
+        texts.append(child.text)
+    return texts
 
 
 def _exclusion(container: etree._Element, exclude: Exclude) -> Callable[[etree._Element], bool] | None:
