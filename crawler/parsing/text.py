@@ -378,11 +378,15 @@ def block_texts(container: etree._Element, exclude: Exclude = None) -> list[str]
 def _simple_texts(container: etree._Element) -> list[str | None] | None:
     """The texts of the container's blocks if it is a plain list of blocks holding text only
     (``<p>…</p><p>…</p>``), each a paragraph: the common body, read without the walk; else None."""
-    if container.text and not _blank(container.text):
+    text = container.text
+    if text and not text.isspace():
         return None
     texts = []
     for child in container:
-        if len(child) or child.tag not in BLOCK_TAGS or (child.tail and not _blank(child.tail)):
+        if len(child) or child.tag not in BLOCK_TAGS:
+            return None
+        tail = child.tail
+        if tail and not tail.isspace():  # text between blocks (or an invisible character): walk
             return None
         texts.append(child.text)
     return texts
