@@ -7,6 +7,10 @@ Pages come from the open web, so ``document`` treats them as hostile: what a bro
 not show as text (scripts, styles, templates) is removed before any text is taken, and a page
 that libxml2 could not read to the end (nesting past its depth limit) is reported rather than
 silently cut short.
+
+Text is taken as a browser shows it (``clean``): inline elements add nothing, white space
+collapses as CSS collapses it, invisible characters are gone. A body's paragraphs are its
+blocks at any depth (``block_texts``, ``fragment_blocks`` for a body given as an HTML string).
 """
 
 from __future__ import annotations
