@@ -4,12 +4,17 @@ building the same page's tree (parsel.Selector, which the parsers start from).
 Each page is parsed once to warm up and then ``repeat`` times; a page's figure is the median
 of its runs and a row's figure the median over its pages. The seed page 953 (an 18,000-character
 snippet, one element per highlighted character) is reported on its own.
+
+A last row reads the date forms Chinese portals print with the hand-written parser
+(``crawler.parsing.dates``) beside dateparser, the general library it was measured against:
+microseconds per date, and how many of the forms each reads as the right instant.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from parsel import Selector
@@ -17,6 +22,7 @@ from parsel import Selector
 from benchmarks.common import KEYWORD, Row, median, ratio, verdict
 from crawler import site
 from crawler.parsing import parse_article_page, parse_search_page
+from crawler.parsing.dates import SITE_TZ, DateError, read_site_datetime
 from crawler.replay.generator import GeneratedSite
 from crawler.replay.server import FIXTURE_SITE
 
@@ -106,6 +112,99 @@ def html_path(parser: Callable[..., Any]) -> Callable[[str, str], Any]:
     return lambda html, url: parser(html, url, use_json=False)
 
 
+#: The fetch time the dates are read at: 06:00 on 3 January in Shanghai, so that a date without
+#: a year ('12-26') is last year's and a time without a date ('19:12') yesterday's.
+DATES_FETCHED = datetime(2027, 1, 2, 22, 0, tzinfo=UTC)
+_LOCAL = DATES_FETCHED.astimezone(SITE_TZ)
+
+
+def _day(days: int, hour: int, minute: int) -> datetime:
+    day = _LOCAL.date() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=SITE_TZ)
+
+
+#: Each form of issue 13 with the instant it means at DATES_FETCHED.
+DATE_FORMS: dict[str, datetime] = {
+    "刚刚": _LOCAL,
+    "30秒前": _LOCAL - timedelta(seconds=30),
+    "5分钟前": _LOCAL - timedelta(minutes=5),
+    "半小时前": _LOCAL - timedelta(minutes=30),
+    "3小时前": _LOCAL - timedelta(hours=3),
+    "今天 05:10": _day(0, 5, 10),
+    "昨天 10:30": _day(-1, 10, 30),
+    "前天 23:59": _day(-2, 23, 59),
+    "2天前": _LOCAL - timedelta(days=2),
+    "05:40": _day(0, 5, 40),
+    "19:12": _day(-1, 19, 12),
+    "12-26": datetime(2026, 12, 26, tzinfo=SITE_TZ),
+    "01-02 15:30": datetime(2027, 1, 2, 15, 30, tzinfo=SITE_TZ),
+    "11月22日": datetime(2026, 11, 22, tzinfo=SITE_TZ),
+    "11月22日 15:30": datetime(2026, 11, 22, 15, 30, tzinfo=SITE_TZ),
+    "11月22日15:30": datetime(2026, 11, 22, 15, 30, tzinfo=SITE_TZ),
+    "2022年12月21日 14:20": datetime(2022, 12, 21, 14, 20, tzinfo=SITE_TZ),
+    "2022年12月21日14:20": datetime(2022, 12, 21, 14, 20, tzinfo=SITE_TZ),
+    "2022-12-21": datetime(2022, 12, 21, tzinfo=SITE_TZ),
+    "2022/12/21": datetime(2022, 12, 21, tzinfo=SITE_TZ),
+    "2022-12-21 14:20": datetime(2022, 12, 21, 14, 20, tzinfo=SITE_TZ),
+    "２０２２年１２月２１日 １４：２０": datetime(2022, 12, 21, 14, 20, tzinfo=SITE_TZ),
+    "１９：１２": _day(-1, 19, 12),
+}
+
+
+def hand_written(text: str) -> datetime | None:
+    try:
+        return read_site_datetime(text, DATES_FETCHED)[0]
+    except DateError:
+        return None
+
+
+def dateparser_reader() -> Callable[[str], datetime | None]:
+    """dateparser set up as well as it can be for the portal: Chinese and English, relative forms
+    against the fetch time in Shanghai, dates without a year from the past."""
+    import dateparser  # a dev dependency: measured here, never used by the crawler
+
+    settings = {
+        "RELATIVE_BASE": _LOCAL.replace(tzinfo=None),
+        "TIMEZONE": "Asia/Shanghai",
+        "RETURN_AS_TIMEZONE_AWARE": True,
+        "PREFER_DATES_FROM": "past",
+    }
+    return lambda text: dateparser.parse(text, languages=["zh", "en"], settings=settings)
+
+
+def measure_dates(repeat: int) -> Row:
+    """µs per date for the hand-written parser (the figure) and dateparser (the baseline), their
+    rounds interleaved, and how many forms each reads right."""
+    readers = {"hand-written": hand_written, "dateparser": dateparser_reader()}
+    right = {name: [text for text, want in DATE_FORMS.items() if read(text) == want] for name, read in readers.items()}
+    times: dict[str, list[float]] = {name: [] for name in readers}
+    for _ in range(repeat):
+        for name, read in readers.items():
+            started = time.perf_counter()
+            for text in DATE_FORMS:
+                read(text)
+            times[name].append((time.perf_counter() - started) * 1e6 / len(DATE_FORMS))
+    value, baseline = median(times["hand-written"]), median(times["dateparser"])
+    wrong = [text for text in DATE_FORMS if text not in right["dateparser"]]
+    total = len(DATE_FORMS)
+    return Row(
+        "parse",
+        "dates, hand-written",
+        value,
+        "µs",
+        baseline=baseline,
+        baseline_name="dateparser",
+        ratio=ratio(value, baseline),
+        target=f"all {total} forms right",
+        status=verdict(len(right["hand-written"]) == total),
+        note=(
+            f"right: hand-written {len(right['hand-written'])}/{total}, dateparser {len(right['dateparser'])}/{total}"
+            f" (wrong: {', '.join(wrong) or 'none'}); fetched {_LOCAL:%Y-%m-%d %H:%M} Shanghai"
+        ),
+        extra={"right": right, "us_per_date": times},
+    )
+
+
 def run(repeat: int, log: Any = print) -> list[Row]:
     listings = fixture_listings()
     seed = listings.pop(SEED_PAGE)
@@ -125,7 +224,9 @@ def run(repeat: int, log: Any = print) -> list[Row]:
     ]
     for row in rows:
         log(f"  parse {row.figure}: {row.value:.3f} ms (tree only {row.baseline:.3f} ms)")
-    return rows
+    dates = measure_dates(repeat)
+    log(f"  parse {dates.figure}: {dates.value:.1f} µs (dateparser {dates.baseline:.1f} µs); {dates.note}")
+    return [*rows, dates]
 
 
 if __name__ == "__main__":

@@ -33,10 +33,15 @@ class ArticleItem:
     title: str
     source: str
     author: str | None
-    published: str
+    #: The time as the page shows it (a JSON path gives the JSON's text): two readings of one
+    #: page may show it differently; they agree when their ``published_datetime`` does.
+    published: str = field(metadata={"shown": "published_datetime"})
     body: list[str]
     tags: list[str]
     canonical_url: str | None = None
+    #: The machine-readable publication time beside the visible one (a ``<time datetime>``
+    #: attribute, a JSON timestamp), as the page gives it: it wins over coarser visible text.
+    published_datetime: str | None = None
     #: None when ``published`` is not a date the portal could have meant: stored as unknown.
     published_at: datetime | None = field(default=None, metadata=DERIVED)
     content_hash: str | None = field(default=None, metadata=DERIVED)

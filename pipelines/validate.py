@@ -43,7 +43,7 @@ from crawler.items import (
 )
 from crawler.parsing.dates import DateError, parse_published
 from crawler.parsing.encoding import garbled
-from crawler.parsing.text import CONTROL_CHARACTERS, clean
+from crawler.parsing.text import CONTROL_CHARACTERS, INVISIBLE_CHARACTERS, clean, clean_lines, strip_invisible
 from pipelines.counting import BufferedCounts
 from pipelines.models import Article, ChannelEntry, FastNews, SearchHit, Source, Topic
 
@@ -156,7 +156,7 @@ class ValidatePipeline:
         item.source = _text(item.source, "source", NAME_MAX, plain=plain)
         item.author = _text(item.author, "author", AUTHOR_MAX, required=False, plain=plain) or None
         item.summary = clean(item.summary) or None
-        item.body = _paragraphs(item.body, plain)
+        item.body = _paragraphs(item.body, plain, lines=True)
         if item.kind == "video":
             if not item.video or not item.video.get("fileId"):
                 raise Invalid("video without its player's ids")
@@ -176,7 +176,9 @@ class ValidatePipeline:
         if not plain:
             _check_encoding("tags", " ".join(item.tags))
         item.published = clean(item.published)[:PUBLISHED_TEXT_MAX]
-        item.published_at = self._published(item.published, item.fetched_at, item.url, "article")
+        item.published_at = self._published(
+            item.published, item.fetched_at, item.url, "article", machine=item.published_datetime
+        )
         item.content_hash = content_hash(item)
 
     def _channel_entry(self, item: ChannelEntryItem) -> None:
@@ -214,7 +216,7 @@ class ValidatePipeline:
         item.listing_hash = _listing_hash(item.title, item.snippet, item.source, clean(item.date))
 
     def _url(self, url: str | None) -> str:
-        url = (url or "").strip()
+        url = strip_invisible(url or "").strip()
         if not url.startswith(("http://", "https://")):
             raise Invalid(f"not an absolute http(s) URL: {url[:200]!r}")
         canonical = site.canonical_url(url, self.fetch_base)
@@ -252,13 +254,17 @@ class ValidatePipeline:
             self.count("fxcrawl/validated/canonical_ignored")
         return self._url(item.url)
 
-    def _published(self, text: str, fetched_at: datetime | None, url: str, kind: str) -> datetime | None:
-        """When the page says it was published, or None (unknown) if that is not a date it can
-        have meant. Never the current time: an unknown date stays unknown."""
+    def _published(
+        self, text: str, fetched_at: datetime | None, url: str, kind: str, machine: str | None = None
+    ) -> datetime | None:
+        """When the page says it was published (its machine-readable time where that is finer
+        than the text), or None (unknown) if that is not a date it can have meant, counted by
+        kind and by reason. Never the current time: an unknown date stays unknown."""
         try:
-            return parse_published(text, fetched_at or datetime.now(UTC), self.tz)
+            return parse_published(text, fetched_at or datetime.now(UTC), self.tz, machine=machine)
         except DateError as exc:
             self.count(f"fxcrawl/dates/unknown/{kind}")
+            self.count(f"fxcrawl/dates/unknown/reason/{exc.reason}")
             logger.warning("%s, stored as unknown: %s", exc, url)
             return None
 
@@ -278,21 +284,24 @@ def _text(value: str | None, name: str, limit: int, required: bool = True, plain
     return text
 
 
-def _paragraphs(texts: list[str], plain: bool) -> list[str]:
-    """Each text cleaned, the empty ones dropped."""
+def _paragraphs(texts: list[str], plain: bool, lines: bool = False) -> list[str]:
+    """Each text cleaned, the empty ones dropped; ``lines``: line breaks (a body paragraph's
+    ``<br>``) are kept, each line cleaned. Plain text has no line break (``_SUSPECT``)."""
     if plain:  # _fold, inlined: an article has dozens of paragraphs
         return [text for text in [" ".join(t.split()) for t in texts] if text]
-    return [text for text in map(clean, texts) if text]
+    return [text for text in map(clean_lines if lines else clean, texts) if text]
 
 
 def _fold(text: str | None) -> str:
-    """``clean`` for text known to hold no control characters: whitespace folded, trimmed."""
+    """``clean`` for text known to hold nothing it would strip and no line break (``_plain``):
+    whitespace folded, trimmed."""
     return " ".join(text.split()) if text else ""
 
 
 def _plain(*texts: str | None) -> bool:
-    """True when none of the texts holds a control character or anything that may be garbled:
-    one search over an item's text instead of two per field (nearly every item is plain)."""
+    """True when none of the texts holds a control or invisible character, a line break (which
+    ``clean`` may remove between CJK characters, and a body keeps) or anything that may be
+    garbled: one search over an item's text instead of two per field (nearly every item is plain)."""
     return not _SUSPECT.search("".join(text for text in texts if text))
 
 
@@ -307,8 +316,8 @@ def _is_portal_article(url: str) -> bool:
     return (host in site.SITE_HOSTS or host in site.LEGACY_HOSTS) and site.article_ref(url) is not None
 
 
-#: What ``clean`` strips or ``_MAYBE_GARBLED`` may find ('锟' starts '锟斤拷').
-_SUSPECT = re.compile(f"[{CONTROL_CHARACTERS}\x80-\xff\ufffd锟]")
+#: What ``clean`` strips or treats apart (a line break) or ``_MAYBE_GARBLED`` may find ('锟' starts '锟斤拷').
+_SUSPECT = re.compile(f"[{CONTROL_CHARACTERS}{INVISIBLE_CHARACTERS}\n\x80-\xff\ufffd锟]")
 
 
 def _check_encoding(name: str, text: str) -> None:

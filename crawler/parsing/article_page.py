@@ -16,7 +16,7 @@ from crawler import site
 from crawler.items import ArticleItem, ArticlePage
 from crawler.parsing.content import Content, read_content, read_content_html
 from crawler.parsing.errors import PageParseError
-from crawler.parsing.nextdata import ShapeError, dig_any, html_tree, machine_time, read_both, required, split_page
+from crawler.parsing.nextdata import ShapeError, dig_any, html_tree, iso_time, read_both, required, split_page
 from crawler.parsing.text import (
     TRUNCATED,
     clean,
@@ -73,7 +73,8 @@ def _from_json(data: Any, url: str) -> ArticleItem:
         title=clean(str(detail[K.title] or "")),
         source=clean(str(detail.get(K.source) or "")),
         author=clean(str(detail.get(K.author) or "")) or None,
-        published=machine_time(str(detail[K.published] or "")),
+        published=str(detail[K.published] or "").strip(),
+        published_datetime=iso_time(str(detail[K.published] or "")),
         summary=_summary(str(detail.get(K.summary) or "")),
         tags=[text for tag in tags if (text := clean(str(tag)))],
         image=str(detail.get(K.image) or "") or None,
@@ -98,13 +99,16 @@ def _from_html(doc: etree._Element, url: str) -> ArticleItem:
         content = read_content(body)
     canonical = _canonical(doc, url)
     ref = site.article_ref(canonical or url)
+    time = select_one(node, A.published)
     return _article(
         url=url,
         news_id=ref.id if ref is not None and ref.kind == "news" else None,
         title=first_text(node, A.title),
         source=first_text(node, A.source_name),
         author=first_text(node, A.author) or None,
-        published=_published(select_one(node, A.published)),
+        published=(joined_text(time) or time.get("datetime", "")) if time is not None else "",
+        # the machine-readable time: validation prefers it to coarser visible text
+        published_datetime=iso_time(time.get("datetime")) if time is not None else None,
         summary=_summary(first_text(node, A.summary)),
         tags=[text for tag in select(node, A.tags) if (text := joined_text(tag))],
         image=_image(doc),
@@ -118,13 +122,15 @@ def _from_legacy_html(doc: etree._Element, url: str) -> ArticleItem:
     body = select_one(doc, L.body)
     if node is None or body is None:
         raise PageParseError(url, "not a legacy article page: no article or body element")
+    time = select_one(doc, L.published)
     return _article(
         url=url,
         news_id=None,
         title=first_text(doc, L.title),
         source=first_text(doc, L.source_name).removeprefix("来源：").removeprefix("来源:").strip(),
         author=first_text(doc, L.author).removeprefix("作者：").removeprefix("作者:").strip() or None,
-        published=_published(select_one(doc, L.published)),
+        published=(joined_text(time) or time.get("datetime", "")) if time is not None else "",
+        published_datetime=iso_time(time.get("datetime")) if time is not None else None,
         summary=None,
         tags=[text for tag in select(doc, L.tags) if (text := joined_text(tag))],
         image=None,
@@ -141,6 +147,7 @@ def _article(
     source: str,
     author: str | None,
     published: str,
+    published_datetime: str | None,
     summary: str | None,
     tags: list[str],
     image: str | None,
@@ -153,6 +160,7 @@ def _article(
         source=content.reprinted_from or source,
         author=author,
         published=published,
+        published_datetime=published_datetime,
         body=content.body,
         tags=tags,
         canonical_url=canonical,
@@ -185,13 +193,6 @@ def _canonical(doc: etree._Element, url: str) -> str | None:
 def _image(doc: etree._Element) -> str | None:
     meta = select_one(doc, A.image)
     return ((meta.get("content") or "").strip() or None) if meta is not None else None
-
-
-def _published(node: etree._Element | None) -> str:
-    """A machine-readable time (``<time datetime>``) wins over the text shown, which may be coarser."""
-    if node is None:
-        return ""
-    return machine_time(node.get("datetime") or joined_text(node))
 
 
 def _summary(text: str) -> str | None:

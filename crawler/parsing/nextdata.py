@@ -179,6 +179,9 @@ def differences(a: Any, b: Any, where: str = "") -> str | None:
         for f in fields(a):
             if f.metadata.get("parse_meta"):
                 continue
+            twin = f.metadata.get("shown")  # shown differently, the same instant: the same
+            if twin and getattr(a, twin) and getattr(a, twin) == getattr(b, twin):
+                continue
             if (found := differences(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")) is not None:
                 return found
         return None
@@ -208,13 +211,17 @@ _SITE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(?::(\d{2}))?(?:\.
 
 
 def machine_time(text: str | None) -> str:
-    """A machine-readable time as ISO 8601 with its offset: the JSON's 'YYYY-MM-DD HH:MM:SS' is
-    Beijing time (+08:00), as is a <time datetime> without an offset. Any other text (a visible
-    '3小时前') comes back as it is, for the date reader to resolve."""
-    text = (text or "").strip()
-    match = _SITE_TIME.fullmatch(text)
+    """A machine-readable time as ISO 8601 with its offset (see ``iso_time``); any other text
+    (a visible '3小时前') comes back as it is, for the date reader to resolve."""
+    return iso_time(text) or (text or "").strip()
+
+
+def iso_time(text: str | None) -> str | None:
+    """'YYYY-MM-DD HH:MM[:SS]' or ISO 8601 as ISO 8601 with its offset: the JSON's times are
+    Beijing time (+08:00), as is a <time datetime> without an offset. None for any other text."""
+    match = _SITE_TIME.fullmatch((text or "").strip())
     if match is None:
-        return text
+        return None
     day, clock, seconds, offset = match.groups()
     offset = "+00:00" if offset == "Z" else offset or "+08:00"
     if len(offset) == 5:
