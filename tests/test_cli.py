@@ -156,7 +156,7 @@ def test_articles_list_has_the_seed_pages_ten_articles_exactly(all_articles: Art
         assert article["tags"] == detail["tags"]
         assert hit["date"] == "2023-02-24"
         # the detail page's machine-readable time, in the site's own offset
-        assert article["published_at"] == detail["published"] and detail["published"].endswith("+08:00")
+        assert article["published_at"] == detail["published_datetime"] and article["published_at"].endswith("+08:00")
         assert article["published_at"].startswith(f"{hit['date']}T")
 
 
