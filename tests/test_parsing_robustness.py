@@ -1,8 +1,19 @@
-"""The parsers read pages as a reader sees them: fixture pages rewritten in ways that change
-the markup but not what a browser shows give the same records as the pages themselves.
+"""The parsers read pages as a reader sees them, on both of a page's paths.
 
-The rewrites (crawler.replay.perturb) are generic over any HTML page, and the pages are whatever
-``fixture_pages()`` yields, so these tests hold for re-rendered fixtures too.
+A fixture page is HTML with its data also as JSON in ``<script id="__NEXT_DATA__">``; the
+parsers read the JSON first and the HTML second (``use_json=False``: the HTML alone). So each
+rewrite that changes markup but not what a browser shows (crawler.replay.perturb) is tried on
+both halves of a page:
+
+- the HTML path: the page's markup outside the script rewritten, read with ``use_json=False``,
+  must give the records the page's own HTML gives;
+- the JSON path: the HTML strings inside the JSON (an article's ``newsContent``, a search hit's
+  ``highlightContent``, a 快讯 item's ``textContent``) rewritten and the JSON written back as
+  Next.js writes it, read by default, must give the records the page's own JSON gives, with no
+  drift between the two halves.
+
+The rewrites are generic over any HTML, and the pages are whatever ``fixture_pages()`` yields
+(every page kind), so these tests hold for re-rendered fixtures too.
 """
 
 from __future__ import annotations
@@ -10,6 +21,7 @@ from __future__ import annotations
 import functools
 import random
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,83 +33,284 @@ from lxml import etree
 
 from crawler import site
 from crawler.items import ArticleItem, to_jsonable
-from crawler.parsing import parse_article_page, parse_search_page
 from crawler.parsing.dates import SITE_TZ, parse_published
+from crawler.parsing.nextdata import differences, iso_time, next_data, split_page
+from crawler.parsing.text import select
 from crawler.replay import perturb
-from crawler.replay.golden import fixture_pages
+from crawler.replay.golden import PARSERS, fixture_pages
+from pipelines.validate import ValidatePipeline
 
-PAGES = list(fixture_pages())
-LISTINGS = [(path, url) for path, url in PAGES if site.parse_search_url(url)]
-ARTICLES = [(path, url) for path, url in PAGES if not site.parse_search_url(url)]
-BODY = site.ARTICLE.body
+Page = tuple[Path, str]
+K = site.NEWS
+J = site.SEARCH_JSON
+F = site.FAST_NEWS
+
+#: The keys of a page's JSON whose values are HTML: the JSON-path rewrites work on these.
+HTML_KEYS = frozenset({K.content, J.highlight, F.text})
+#: Plain-text twins the parsers read instead of an HTML key when both are there (a 快讯 item's
+#: ``pureTextContent``): dropped before the JSON is rewritten, so that the HTML is what is read.
+PLAIN_TWINS = frozenset({F.plain_text})
+#: The elements holding an article's body paragraphs: the page's body container, the
+#: ``newsContent`` container in it (and in the JSON), a legacy page's body.
+CONTAINERS = f"{site.ARTICLE.body}, {site.CONTENT.container}, {site.LEGACY_ARTICLE.body}"
+
+PAGES: list[Page] = list(fixture_pages())
 
 
-def _ids(pages: list[tuple[Path, str]]) -> list[str]:
+def _kind(url: str) -> site.PageKind:
+    kind = site.page_kind(url)
+    assert kind is not None, url
+    return kind
+
+
+BY_KIND: dict[site.PageKind, list[Page]] = {}
+for _page in PAGES:
+    BY_KIND.setdefault(_kind(_page[1]), []).append(_page)
+
+
+def _has_html_in_json(page: Page) -> bool:
+    data = next_data(page[0].read_text(encoding="utf-8"))
+    return data is not None and any(perturb.html_strings(data, HTML_KEYS))
+
+
+LISTINGS = BY_KIND[site.PageKind.SEARCH]
+#: Portal article pages with a body (not a video item's player).
+ARTICLES = [page for page in BY_KIND[site.PageKind.ARTICLE] if _has_html_in_json(page)]
+LEGACY = BY_KIND.get(site.PageKind.LEGACY_ARTICLE, [])
+
+
+def _ids(pages: list[Page]) -> list[str]:
     return [f"{path.parent.name}/{path.name}" for path, _ in pages]
 
 
-def records(html: str, url: str) -> Any:
-    parser = parse_search_page if site.parse_search_url(url) else parse_article_page
-    return to_jsonable(parser(html, url), derived=False)
+def read(html: str, url: str, *, use_json: bool = True) -> Any:
+    """The page record its parser gives (by default the JSON first, the HTML read to verify)."""
+    return PARSERS[_kind(url)](html, url, use_json=use_json)
+
+
+def records(page: Any) -> Any:
+    """What a page record holds, as the goldens keep it (not how it was read)."""
+    return to_jsonable(page, derived=False, meta=False)
+
+
+def drop_twins(html: str) -> str:
+    """The page with the plain-text twins of its JSON's HTML strings left out."""
+
+    def edit(data: Any) -> Any:
+        stack = [data]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                if any(key in node for key in HTML_KEYS):
+                    for twin in PLAIN_TWINS:
+                        node.pop(twin, None)
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+        return data
+
+    return perturb.with_next_data(html, edit)
+
+
+@dataclass(frozen=True)
+class Original:
+    html: str  # the page as served
+    json_html: str  # the page with the plain-text twins dropped: the page the JSON rewrites start from
+    by_html: Any  # its records from the HTML path
+    by_json: Any  # its records from the default path
+    via: str  # which path the default read took ("json"; "html" for a page without JSON)
 
 
 @functools.cache
-def original(path: Path, url: str) -> tuple[str, Any]:
+def original(path: Path, url: str) -> Original:
     html = path.read_text(encoding="utf-8")
-    return html, records(html, url)
+    default = read(html, url)
+    assert default.drift == [], f"the fixture page itself drifts: {default.drift}"
+    return Original(html, drop_twins(html), records(read(html, url, use_json=False)), records(default), default.via)
 
 
-def rewritten(path: Path, url: str, rewrite: perturb.Rewrite, seed: int = 0) -> tuple[str, Any, Any]:
-    """(the rewritten page, its records, the page's own records)."""
-    html, expected = original(path, url)
-    changed = perturb.perturbed(html, [rewrite], seed)
+def html_half(page: Page, rewrites: list[perturb.Rewrite], seed: int = 0) -> tuple[str, Any]:
+    """(the page with its HTML rewritten, the HTML path's record of it)."""
+    path, url = page
+    html = original(path, url).html
+    changed = perturb.perturbed(html, rewrites, seed)
     assert changed != perturb.serialise(perturb.parse(html)), "the rewrite changed nothing"
-    return changed, records(changed, url), expected
+    return changed, read(changed, url, use_json=False)
 
 
-# -- each case of the issue, on every fixture page it applies to ----------------------------
+def json_half(page: Page, rewrites: list[perturb.Rewrite], seed: int = 0) -> tuple[str, Any]:
+    """(the page with the HTML in its JSON rewritten, the default path's record of it, which
+    must have come from the JSON and agree with the page's unchanged HTML)."""
+    path, url = page
+    html = original(path, url).json_html
+    changed = perturb.perturbed_next_data(html, rewrites, seed, HTML_KEYS)
+    assert changed != html, "the rewrite changed nothing"
+    got = read(changed, url)
+    assert (got.via, got.drift) == ("json", [])
+    return changed, got
 
 
-@pytest.mark.parametrize(("path", "url"), LISTINGS, ids=_ids(LISTINGS))
-def test_a_pretty_printed_listing_gives_the_records_of_the_compact_one(path: Path, url: str) -> None:
-    page, got, expected = rewritten(path, url, perturb.reindent)
-    assert re.search(r'class="hl">\n +现', page), "highlighted characters on lines of their own"
-    assert got == expected
+def json_strings(html: str, key: str) -> list[str]:
+    data = next_data(html)
+    return [node[k] for node, k in perturb.html_strings(data, frozenset({key}))]
 
 
-@pytest.mark.parametrize(("path", "url"), ARTICLES[:12], ids=_ids(ARTICLES[:12]))
-def test_an_extra_wrapper_around_the_body_paragraphs_changes_nothing(path: Path, url: str) -> None:
-    wrap = functools.partial(perturb.wrap_blocks, containers=BODY)
-    page, got, expected = rewritten(path, url, wrap)
-    assert perturb.parse(page).xpath('//div[@class="article-body"]/*[self::section or self::div]/p')
-    assert got == expected
+# -- each case of the issue, on every fixture page it applies to, on both paths ----------------
 
 
-@pytest.mark.parametrize(("path", "url"), ARTICLES[:12], ids=_ids(ARTICLES[:12]))
-def test_br_br_between_paragraphs_is_a_paragraph_break(path: Path, url: str) -> None:
-    merge = functools.partial(perturb.merge_paragraphs, containers=BODY)
-    page, got, expected = rewritten(path, url, merge)
-    assert "<br><br>" in page.replace("\n", "").replace(" ", "")
-    assert len(got["body"]) == len(expected["body"]) > 1
-    assert got == expected
+@pytest.mark.parametrize("page", LISTINGS, ids=_ids(LISTINGS))
+def test_a_pretty_printed_listing_gives_the_records_of_the_compact_one(page: Page) -> None:
+    first = site.parse_search_url(page[1]).keyword[0]
+    changed, got = html_half(page, [perturb.reindent])
+    assert re.search(rf'class="hl">\n +{first}', changed), "highlighted characters on lines of their own"
+    assert records(got) == original(*page).by_html
+
+
+@pytest.mark.parametrize("page", LISTINGS, ids=_ids(LISTINGS))
+def test_pretty_printed_snippets_in_the_json_give_the_records_of_the_compact_ones(page: Page) -> None:
+    first = site.parse_search_url(page[1]).keyword[0]
+    changed, got = json_half(page, [perturb.reindent])
+    assert any(re.search(rf'class="hl">\n +{first}', s) for s in json_strings(changed, J.highlight))
+    assert records(got) == original(*page).by_json
+    assert any(hit.highlights for hit in got.hits)
+
+
+def _deepest_paragraph(root: etree._Element) -> int:
+    return max((len(list(p.iterancestors())) for p in root.iter("p")), default=0)
+
+
+def _fragment(html: str) -> etree._Element:
+    [content] = json_strings(html, K.content)
+    return perturb.parse(f"<html><body>{content}</body></html>")
+
+
+@pytest.mark.parametrize("page", [*ARTICLES[:12], *LEGACY], ids=_ids([*ARTICLES[:12], *LEGACY]))
+def test_an_extra_wrapper_around_the_body_paragraphs_changes_nothing(page: Page) -> None:
+    wrap = functools.partial(perturb.wrap_blocks, containers=CONTAINERS)
+    changed, got = html_half(page, [wrap])
+    assert _deepest_paragraph(perturb.parse(changed)) > _deepest_paragraph(perturb.parse(original(*page).html))
+    assert records(got) == original(*page).by_html
+
+
+@pytest.mark.parametrize("page", ARTICLES[:12], ids=_ids(ARTICLES[:12]))
+def test_an_extra_wrapper_around_the_paragraphs_of_the_json_body_changes_nothing(page: Page) -> None:
+    wrap = functools.partial(perturb.wrap_blocks, containers=CONTAINERS)
+    changed, got = json_half(page, [wrap])
+    assert _deepest_paragraph(_fragment(changed)) > _deepest_paragraph(_fragment(original(*page).html))
+    assert records(got) == original(*page).by_json
+
+
+def _br_br(text: str) -> bool:
+    return "<br><br>" in re.sub(r"\s+", "", text)
+
+
+@pytest.mark.parametrize("page", [*ARTICLES[:12], *LEGACY], ids=_ids([*ARTICLES[:12], *LEGACY]))
+def test_br_br_between_paragraphs_is_a_paragraph_break(page: Page) -> None:
+    merge = functools.partial(perturb.merge_paragraphs, containers=CONTAINERS)
+    changed, got = html_half(page, [merge])
+    assert _br_br(split_page(changed).markup)
+    assert len(got.article.body) == len(original(*page).by_html["article"]["body"]) > 1
+    assert records(got) == original(*page).by_html
+
+
+@pytest.mark.parametrize("page", ARTICLES[:12], ids=_ids(ARTICLES[:12]))
+def test_br_br_between_paragraphs_of_the_json_body_is_a_paragraph_break(page: Page) -> None:
+    merge = functools.partial(perturb.merge_paragraphs, containers=CONTAINERS)
+    changed, got = json_half(page, [merge])
+    assert _br_br(json_strings(changed, K.content)[0])
+    assert len(got.article.body) == len(original(*page).by_json["article"]["body"]) > 1
+    assert records(got) == original(*page).by_json
+
+
+def _invisible(text: str, rng: random.Random) -> str:
+    """``text`` with a BOM before it, a zero-width space inside and a soft hyphen after it."""
+    cut = rng.randrange(1, len(text)) if len(text) > 1 else 0
+    return f"\ufeff{text[:cut]}\u200b{text[cut:]}\u00ad"
 
 
 def _zero_width_in(css: str) -> perturb.Rewrite:
     def rewrite(root: etree._Element, rng: random.Random) -> None:
-        for element in root.iter(etree.Element):
-            if element.get("class") and any(f".{cls}" in css for cls in element.get("class").split()):
-                text = element.text or ""
-                cut = rng.randrange(1, len(text)) if len(text) > 1 else 0
-                element.text = f"\ufeff{text[:cut]}\u200b{text[cut:]}\u00ad"
+        for element in select(root, css):
+            node = next((el for el in element.iter(etree.Element) if (el.text or "").strip()), None)
+            assert node is not None, f"{css}: no text"
+            node.text = _invisible(node.text, rng)
 
     return rewrite
 
 
-@pytest.mark.parametrize(("path", "url"), [*LISTINGS[:3], *ARTICLES[:6]], ids=_ids([*LISTINGS[:3], *ARTICLES[:6]]))
-def test_zero_width_characters_in_titles_and_source_names_are_dropped(path: Path, url: str) -> None:
-    targets = ".article-title .source-name .item-title .hot-title"
-    _, got, expected = rewritten(path, url, _zero_width_in(targets))
-    assert got == expected
+#: Titles and source names, as each page kind shows them.
+NAMES = ", ".join(
+    [
+        site.ARTICLE.title,
+        site.ARTICLE.source_name,
+        site.LEGACY_ARTICLE.title,
+        site.LEGACY_ARTICLE.source_name,
+        site.SEARCH.result_title,
+        site.SEARCH.result_source_name,
+        site.SEARCH.hot_link,
+    ]
+)
+ZERO_WIDTH_PAGES = [*LISTINGS[:3], *ARTICLES[:6], *LEGACY[:1]]
+
+
+@pytest.mark.parametrize("page", ZERO_WIDTH_PAGES, ids=_ids(ZERO_WIDTH_PAGES))
+def test_zero_width_characters_in_titles_and_source_names_are_dropped(page: Page) -> None:
+    changed, got = html_half(page, [_zero_width_in(NAMES)])
+    assert "\u200b" in changed
+    assert records(got) == original(*page).by_html
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+
+    def inc_value(self, key: str, count: int = 1, start: int = 0) -> None:
+        self.values[key] = self.values.get(key, start) + count
+
+
+def validated(page: Any) -> Any:
+    """The page's items after the validate pipeline (fetched at FETCHED)."""
+    pipeline = ValidatePipeline(_Stats(), site.CANONICAL_BASE, str(SITE_TZ))  # type: ignore[arg-type]
+    items = [page.article] if hasattr(page, "article") else [*page.hits, *page.hot]
+    out = []
+    for item in items:
+        if hasattr(item, "fetched_at"):
+            item.fetched_at = FETCHED
+        out.append(to_jsonable(pipeline.process_item(item)))
+    return out
+
+
+#: The JSON's title and source keys.
+NAME_KEYS = frozenset({K.title, K.source, J.source})
+
+
+@pytest.mark.parametrize("page", [*LISTINGS[:3], *ARTICLES[:6]], ids=_ids([*LISTINGS[:3], *ARTICLES[:6]]))
+def test_zero_width_characters_in_the_json_titles_and_source_names_are_dropped(page: Page) -> None:
+    path, url = page
+    rng = random.Random(0)
+    touched: list[str] = []
+
+    def edit(data: Any) -> Any:
+        stack = [data]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if key in NAME_KEYS and isinstance(value, str) and value:
+                        node[key] = _invisible(value, rng)
+                        touched.append(key)
+                    elif isinstance(value, dict | list):
+                        stack.append(value)
+            elif isinstance(node, list):
+                stack.extend(node)
+        return data
+
+    changed = perturb.with_next_data(original(path, url).html, edit)
+    assert {K.title} < set(touched)
+    got = read(changed, url)
+    assert (got.via, got.drift) == ("json", [])
+    assert records(got) == original(path, url).by_json
+    assert validated(got) == validated(read(original(path, url).html, url))
 
 
 # -- dates, on a fixture article page with its date shown another way ------------------------
@@ -141,8 +354,12 @@ DATE_FORMS = {
 
 
 def _with_date(html: str, shown: str, machine: str | None) -> str:
+    """The page with its visible time (``time.article-time``) showing ``shown``, its
+    ``datetime`` attribute ``machine`` (or none)."""
     root = perturb.parse(html)
-    [time] = [el for el in root.iter("time") if "article-time" in (el.get("class") or "")]
+    [time] = select(root, site.ARTICLE.published)
+    for child in list(time):
+        time.remove(child)
     time.text = shown
     if machine is None:
         time.attrib.pop("datetime", None)
@@ -151,75 +368,168 @@ def _with_date(html: str, shown: str, machine: str | None) -> str:
     return perturb.serialise(root)
 
 
-def _published(item: ArticleItem) -> datetime:
+def _published(item: ArticleItem) -> datetime | None:
     return parse_published(item.published, FETCHED, machine=item.published_datetime)
+
+
+def _but_dates(record: dict[str, Any]) -> dict[str, Any]:
+    article = {k: v for k, v in record["article"].items() if k not in ("published", "published_datetime")}
+    return {**record, "article": article}
+
+
+DATED = ARTICLES[0]
 
 
 @pytest.mark.parametrize(("shown", "expected"), DATE_FORMS.items(), ids=list(DATE_FORMS))
 def test_each_date_form_on_an_article_page_reads_as_the_right_instant(shown: str, expected: datetime) -> None:
-    path, url = ARTICLES[0]
-    html, page_records = original(path, url)
-    item = parse_article_page(_with_date(html, shown, None), url)
-    assert item.published == shown.replace("\u3000", " ").strip()  # the visible text is kept
-    assert _published(item) == expected
-    unchanged = {key: value for key, value in page_records.items() if key not in ("published", "published_datetime")}
-    assert {key: value for key, value in to_jsonable(item, derived=False).items() if key in unchanged} == unchanged
+    path, url = DATED
+    page = read(_with_date(original(path, url).html, shown, None), url, use_json=False)
+    assert page.article.published == shown.replace("\u3000", " ").strip()  # the visible text is kept
+    assert page.article.published_datetime is None
+    assert _published(page.article) == expected
+    assert _but_dates(records(page)) == _but_dates(original(path, url).by_html)
+
+
+MACHINE_WINS = [
+    ("12-21", "2026-12-21T10:31:00+08:00", datetime(2026, 12, 21, 10, 31, tzinfo=SITE_TZ)),
+    ("3天前", "2026-12-30T08:15:00+08:00", datetime(2026, 12, 30, 8, 15, tzinfo=SITE_TZ)),
+    ("刚才发布", "2027-01-03T05:58:00+08:00", datetime(2027, 1, 3, 5, 58, tzinfo=SITE_TZ)),  # text unreadable
+]
 
 
 @pytest.mark.parametrize(
     ("shown", "machine", "expected"),
     [
-        ("12-21", "2026-12-21T10:31:00+08:00", datetime(2026, 12, 21, 10, 31, tzinfo=SITE_TZ)),
-        ("3天前", "2026-12-30T08:15:00+08:00", datetime(2026, 12, 30, 8, 15, tzinfo=SITE_TZ)),
-        ("刚才发布", "2027-01-03T05:58:00+08:00", datetime(2027, 1, 3, 5, 58, tzinfo=SITE_TZ)),  # text unreadable
+        *MACHINE_WINS,
         ("2026-12-21 10:31", "2026-12-21", datetime(2026, 12, 21, 10, 31, tzinfo=SITE_TZ)),  # the text is finer
     ],
 )
 def test_a_time_datetime_attribute_wins_over_coarser_visible_text(shown: str, machine: str, expected: datetime) -> None:
-    path, url = ARTICLES[0]
-    item = parse_article_page(_with_date(original(path, url)[0], shown, machine), url)
-    assert (item.published, item.published_datetime) == (shown, machine)
-    assert _published(item) == expected
+    path, url = DATED
+    page = read(_with_date(original(path, url).html, shown, machine), url, use_json=False)
+    # a datetime without a time of day is no machine time: the finer text is read
+    assert (page.article.published, page.article.published_datetime) == (shown, iso_time(machine))
+    assert _published(page.article) == expected
+    assert validated(page)[0]["published_at"] == expected.isoformat()
 
 
-# -- the property: any mix of the rewrites, on any fixture page ------------------------------
+def _with_json_time(html: str, text: str) -> str:
+    def edit(data: Any) -> Any:
+        detail = data["props"]["pageProps"]["data"]["getNewsDetailData"]
+        detail[K.published] = text
+        return data
+
+    return perturb.with_next_data(html, edit)
+
+
+@pytest.mark.parametrize(("shown", "machine", "expected"), MACHINE_WINS)
+def test_the_json_time_wins_over_coarser_visible_text(shown: str, machine: str, expected: datetime) -> None:
+    """The page shows a coarse time and no ``datetime``; its JSON has the time to the second."""
+    path, url = DATED
+    json_time = expected.strftime("%Y-%m-%d %H:%M:%S")
+    page = read(_with_json_time(_with_date(original(path, url).html, shown, None), json_time), url)
+    assert page.via == "json"
+    assert (page.article.published, page.article.published_datetime) == (json_time, machine)
+    assert _published(page.article) == expected
+    assert validated(page)[0]["published_at"] == expected.isoformat()
+    assert _but_dates(records(page)) == _but_dates(original(path, url).by_json)
+    # the HTML alone still says only what it shows
+    html_only = read(_with_json_time(_with_date(original(path, url).html, shown, None), json_time), url, use_json=False)
+    assert (html_only.article.published, html_only.article.published_datetime) == (shown, None)
+
+
+# -- the property: any mix of the rewrites, on either half of any fixture page ---------------
 
 STRUCTURAL: list[perturb.Rewrite] = [
     perturb.reindent,
     functools.partial(perturb.reindent, share=0.5),
-    functools.partial(perturb.wrap_blocks, containers=BODY),
+    functools.partial(perturb.wrap_blocks, containers=CONTAINERS),
     perturb.wrap_inline,
     perturb.shuffle_attributes,
     perturb.insert_comments,
-    functools.partial(perturb.merge_paragraphs, containers=BODY),
+    functools.partial(perturb.merge_paragraphs, containers=CONTAINERS),
     perturb.zero_width,
 ]
+
+#: A page kind first, then a page of it: the many small 快讯 permalinks do not crowd out the rest.
+KINDS = sorted(BY_KIND)
+ANY_PAGE = st.sampled_from(KINDS).flatmap(lambda kind: st.sampled_from(BY_KIND[kind]))
+
+
+def both_halves(page: Page, rewrites: list[perturb.Rewrite], seed: int) -> str:
+    """The page with its HTML and the HTML strings of its JSON rewritten."""
+    path, url = page
+    return perturb.perturbed_next_data(
+        perturb.perturbed(original(path, url).json_html, rewrites, seed), rewrites, seed + 1, HTML_KEYS
+    )
 
 
 @settings(
     derandomize=True,
     database=None,
-    max_examples=300,
+    max_examples=250,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
-    page=st.sampled_from(PAGES),
+    page=ANY_PAGE,
     rewrites=st.lists(st.sampled_from(STRUCTURAL), min_size=1, max_size=5),
     entities=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_meaning_preserving_rewrites_of_any_fixture_page_give_the_same_records(
-    page: tuple[Path, str], rewrites: list[perturb.Rewrite], entities: bool, seed: int
+def test_meaning_preserving_rewrites_of_any_fixture_page_give_the_same_records_on_both_paths(
+    page: Page, rewrites: list[perturb.Rewrite], entities: bool, seed: int
 ) -> None:
     path, url = page
-    html, expected = original(path, url)
-    changed = perturb.perturbed(html, [*rewrites, *([perturb.entities] if entities else [])], seed)
-    assert records(changed, url) == expected
+    base = original(path, url)
+    changed = both_halves(page, [*rewrites, *([perturb.entities] if entities else [])], seed)
+    by_html = read(changed, url, use_json=False)
+    assert records(by_html) == base.by_html
+    by_default = read(changed, url)
+    assert by_default.via == base.via
+    assert records(by_default) == base.by_json
+    assert by_default.drift == []
+
+
+def test_the_rewrites_reach_both_halves_of_every_page() -> None:
+    """The property is not empty: all the rewrites change every page's HTML, and the JSON of
+    every page whose JSON holds HTML, and such pages are of every kind that has HTML in its JSON."""
+    everything = [*STRUCTURAL, perturb.entities]
+    with_html_in_json = set()
+    for page in PAGES:
+        base = original(*page)
+        changed = both_halves(page, everything, 0)
+        assert split_page(changed).markup != split_page(base.json_html).markup, page
+        if _has_html_in_json(page):
+            with_html_in_json.add(_kind(page[1]))
+            assert next_data(changed) != next_data(base.json_html), page
+    assert with_html_in_json == {site.PageKind.SEARCH, site.PageKind.ARTICLE, site.PageKind.EXPRESS}
+
+
+def test_dropping_the_plain_text_twins_changes_no_record() -> None:
+    """The JSON rewrites start from the page without ``pureTextContent``: its ``textContent``
+    read as HTML must say the same (else the property would compare unlike things)."""
+    dropped = 0
+    for path, url in PAGES:
+        base = original(path, url)
+        if base.json_html != base.html:
+            dropped += 1
+            page = read(base.json_html, url)
+            assert (page.via, page.drift) == ("json", [])
+            assert differences(records(page), base.by_json) is None
+    assert dropped >= len(BY_KIND[site.PageKind.EXPRESS])
+
+
+def test_rewriting_no_string_of_the_json_leaves_every_page_byte_for_byte() -> None:
+    """The JSON is written back as Next.js writes it (``<`` as ``\\u003c`` …), so a rewrite
+    that changes nothing changes no byte: the rewritten pages differ only where rewritten."""
+    for path, _ in PAGES:
+        html = path.read_text(encoding="utf-8")
+        assert perturb.perturbed_next_data(html, [], 0, HTML_KEYS) == html
 
 
 def test_rewrites_leave_scripts_and_the_head_alone() -> None:
-    """A Next.js page's data lives in a script: no rewrite may touch it."""
+    """A Next.js page's data lives in a script: no rewrite of the HTML may touch it."""
     blob = '{"props":{"pageProps":{"title":"现代\\n化","newsContent":"<p>正文</p><p>二</p>"}}}'
     page = (
         "<!DOCTYPE html><html><head><title>现代 化</title></head><body><div class='article-body'><p>正文</p>"
@@ -231,3 +541,15 @@ def test_rewrites_leave_scripts_and_the_head_alone() -> None:
         root = perturb.parse(perturb.perturbed(page, everything, seed))
         assert root.find(".//script").text == blob
         assert root.find(".//title").text == "现代 化"
+
+
+def test_json_rewrites_leave_the_html_and_other_json_alone() -> None:
+    blob = '{"props":{"pageProps":{"newsTitle":"<b>现代</b>","newsContent":"<p>正文</p><p>二段</p>"}}}'
+    page = f'<html><body><p>尾</p><script id="__NEXT_DATA__" type="application/json">{blob}</script></body></html>'
+    everything = [*STRUCTURAL, perturb.entities]
+    for seed in range(20):
+        changed = perturb.perturbed_next_data(page, everything, seed, HTML_KEYS)
+        assert changed.startswith("<html><body><p>尾</p><script") and changed.endswith("</script></body></html>")
+        data = next_data(changed)
+        assert data["props"]["pageProps"]["newsTitle"] == "<b>现代</b>"
+        assert "\\u003c" in changed and "<p>" not in changed.split("__NEXT_DATA__")[1]

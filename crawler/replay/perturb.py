@@ -12,6 +12,7 @@ touch what is not shown text: the head, ``script`` (a ``__NEXT_DATA__`` JSON blo
 from __future__ import annotations
 
 import html as html_module
+import json
 import random
 import re
 from collections.abc import Callable, Iterator
@@ -59,7 +60,32 @@ def serialise(root: etree._Element) -> str:
     """The tree as an HTML page again, with its doctype; ``entities`` placeholders become
     character references (named where HTML has a name, else decimal or hexadecimal)."""
     tree = root.getroottree()
-    text = etree.tostring(tree, method="html", encoding="unicode", doctype=tree.docinfo.doctype)
+    return _written(root, lambda: etree.tostring(tree, method="html", encoding="unicode", doctype=tree.docinfo.doctype))
+
+
+#: What stands for a URL attribute's value while the tree is written (see ``_written``).
+_URI_TOKEN = re.compile(r"fxcrawl-uri-(\d+)-")
+
+
+def _written(root: etree._Element, write: Callable[[], str]) -> str:
+    """``write()``'s text, with URL attributes as the page spelt them and the ``entities``
+    placeholders as character references. lxml's HTML serialiser percent-encodes what is not
+    ASCII in a URL attribute (``/article/黄金-1`` → ``/article/%E9%BB%84%E9%87%91-1``): another
+    spelling of the link, not the same markup, so those values are held out and written back."""
+    held: list[tuple[etree._Element, str, str]] = []
+    for element in root.iter(etree.Element):
+        for key in _URI_ATTRIBUTES.intersection(element.attrib):
+            value = element.get(key) or ""
+            if not value.isascii():
+                element.set(key, f"fxcrawl-uri-{len(held)}-")
+                held.append((element, key, value))
+    try:
+        text = write()
+    finally:
+        for element, key, value in held:
+            element.set(key, value)
+    if held:
+        text = _URI_TOKEN.sub(lambda m: html_module.escape(held[int(m.group(1))][2], quote=True), text)
     return _REF.sub(_reference, text) if _REF_OPEN in text else text
 
 
@@ -277,3 +303,72 @@ def perturbed(page: str, rewrites: list[Rewrite], seed: int) -> str:
     for rewrite in rewrites:
         rewrite(root, rng)
     return serialise(root)
+
+
+# -- the HTML inside a page's JSON -------------------------------------------------------------
+
+#: A Next.js page's data script and the JSON in it.
+_NEXT_DATA = re.compile(
+    r"(<script\b[^>]*\bid\s*=\s*[\"']?__NEXT_DATA__[\"']?[^>]*>)(.*?)(</script\s*>)", re.IGNORECASE | re.DOTALL
+)
+
+
+def perturbed_fragment(fragment: str, rewrites: list[Rewrite], rng: random.Random) -> str:
+    """An HTML fragment (the article body a page's JSON carries, a search snippet) with each
+    rewrite applied in turn: parsed as the content of a ``body``, written back without it."""
+    root = parse(f"<!DOCTYPE html><html><head></head><body>{fragment}</body></html>")
+    for rewrite in rewrites:
+        rewrite(root, rng)
+    body = root.find("body")
+    assert body is not None
+    return _written(
+        body,
+        lambda: (
+            html_module.escape(body.text or "", quote=False)
+            + "".join(etree.tostring(child, method="html", encoding="unicode", with_tail=True) for child in body)
+        ),
+    )
+
+
+def with_next_data(page: str, edit: Callable[[object], object]) -> str:
+    """``page`` with its ``__NEXT_DATA__`` JSON replaced by ``edit(data)``, written as Next.js
+    writes it (``<`` as ``\\u003c`` …); everything outside the script is left byte for byte."""
+    from crawler.replay.render import script_json  # the fixtures' own writer of the script
+
+    match = _NEXT_DATA.search(page)
+    if match is None:
+        return page
+    data = edit(json.loads(match.group(2)))
+    return page[: match.start(2)] + script_json(data) + page[match.end(2) :]
+
+
+def html_strings(data: object, keys: frozenset[str]) -> Iterator[tuple[dict, str]]:
+    """(object, key) of each string in ``data`` under one of ``keys`` that holds markup (a tag):
+    a video's ``newsContent`` (its player ids as JSON) and plain texts are not HTML."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in keys and isinstance(value, str) and _TAG.search(value):
+                    yield node, key
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+
+
+_TAG = re.compile(r"<[A-Za-z][^>]*>")
+
+
+def perturbed_next_data(page: str, rewrites: list[Rewrite], seed: int, keys: frozenset[str]) -> str:
+    """``page`` with each rewrite applied to every HTML string of its ``__NEXT_DATA__`` under
+    one of ``keys`` (``newsContent``, ``highlightContent`` …), choices from ``random.Random(seed)``."""
+    rng = random.Random(seed)
+
+    def edit(data: object) -> object:
+        for node, key in list(html_strings(data, keys)):
+            node[key] = perturbed_fragment(node[key], rewrites, rng)
+        return data
+
+    return with_next_data(page, edit)
