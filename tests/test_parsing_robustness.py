@@ -158,10 +158,14 @@ def json_strings(html: str, key: str) -> list[str]:
 # -- each case of the issue, on every fixture page it applies to, on both paths ----------------
 
 
+#: Pretty-printing: each element on its own line, and long lines broken at their spaces.
+PRETTY = [perturb.reindent, functools.partial(perturb.break_spaces, share=1.0)]
+
+
 @pytest.mark.parametrize("page", LISTINGS, ids=_ids(LISTINGS))
 def test_a_pretty_printed_listing_gives_the_records_of_the_compact_one(page: Page) -> None:
     first = site.parse_search_url(page[1]).keyword[0]
-    changed, got = html_half(page, [perturb.reindent])
+    changed, got = html_half(page, PRETTY)
     assert re.search(rf'class="hl">\n +{first}', changed), "highlighted characters on lines of their own"
     assert records(got) == original(*page).by_html
 
@@ -169,7 +173,7 @@ def test_a_pretty_printed_listing_gives_the_records_of_the_compact_one(page: Pag
 @pytest.mark.parametrize("page", LISTINGS, ids=_ids(LISTINGS))
 def test_pretty_printed_snippets_in_the_json_give_the_records_of_the_compact_ones(page: Page) -> None:
     first = site.parse_search_url(page[1]).keyword[0]
-    changed, got = json_half(page, [perturb.reindent])
+    changed, got = json_half(page, PRETTY)
     assert any(re.search(rf'class="hl">\n +{first}', s) for s in json_strings(changed, J.highlight))
     assert records(got) == original(*page).by_json
     assert any(hit.highlights for hit in got.hits)
@@ -443,6 +447,7 @@ def test_the_json_time_wins_over_coarser_visible_text(shown: str, machine: str, 
 STRUCTURAL: list[perturb.Rewrite] = [
     perturb.reindent,
     functools.partial(perturb.reindent, share=0.5),
+    perturb.break_spaces,
     functools.partial(perturb.wrap_blocks, containers=CONTAINERS),
     perturb.wrap_inline,
     perturb.shuffle_attributes,

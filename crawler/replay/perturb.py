@@ -15,6 +15,7 @@ import html as html_module
 import json
 import random
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 
 from lxml import etree
@@ -278,6 +279,36 @@ def merge_paragraphs(root: etree._Element, rng: random.Random, containers: str, 
             first.tail = second.tail
             container.remove(second)
             plain.pop(1)
+
+
+def break_spaces(root: etree._Element, rng: random.Random, share: float = 0.5) -> None:
+    """Spaces inside shown text written as a line break and indentation (``FX168 财经`` over two
+    lines), where a browser shows one space either way: not where both neighbours are wide
+    characters (CSS removes a line break between those), and not in protected elements."""
+
+    def rewrap(match: re.Match[str]) -> str:
+        text = match.string
+        before, after = text[match.start() - 1], text[match.end()]
+        if (_wide_char(before) and _wide_char(after)) or not _chosen(rng, share):
+            return match.group()
+        return "\n" + "  " * rng.randrange(0, 6)
+
+    for element in list(shown(root)):
+        if element.tag == "body":
+            continue
+        if element.text:
+            element.text = _INNER_SPACE.sub(rewrap, element.text)
+        if element.tail:
+            element.tail = _INNER_SPACE.sub(rewrap, element.tail)
+
+
+#: A run of CSS white space with shown characters on both sides, inside one text.
+_INNER_SPACE = re.compile(f"(?<=[^{_CSS_SPACE}])[{_CSS_SPACE}]+(?=[^{_CSS_SPACE}])")
+
+
+def _wide_char(char: str) -> bool:
+    """East Asian Width F, W or H: what CSS Text 3 removes a line break between."""
+    return unicodedata.east_asian_width(char) in ("F", "W", "H")
 
 
 def zero_width(root: etree._Element, rng: random.Random, share: float = 0.2) -> None:
