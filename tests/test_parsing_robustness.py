@@ -188,17 +188,22 @@ def _fragment(html: str) -> etree._Element:
     return perturb.parse(f"<html><body>{content}</body></html>")
 
 
+WRAPPERS = ["section", "div"]
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS)
 @pytest.mark.parametrize("page", [*ARTICLES[:12], *LEGACY], ids=_ids([*ARTICLES[:12], *LEGACY]))
-def test_an_extra_wrapper_around_the_body_paragraphs_changes_nothing(page: Page) -> None:
-    wrap = functools.partial(perturb.wrap_blocks, containers=CONTAINERS)
+def test_an_extra_wrapper_around_the_body_paragraphs_changes_nothing(page: Page, wrapper: str) -> None:
+    wrap = functools.partial(perturb.wrap_blocks, containers=CONTAINERS, wrappers=(wrapper,))
     changed, got = html_half(page, [wrap])
     assert _deepest_paragraph(perturb.parse(changed)) > _deepest_paragraph(perturb.parse(original(*page).html))
     assert records(got) == original(*page).by_html
 
 
+@pytest.mark.parametrize("wrapper", WRAPPERS)
 @pytest.mark.parametrize("page", ARTICLES[:12], ids=_ids(ARTICLES[:12]))
-def test_an_extra_wrapper_around_the_paragraphs_of_the_json_body_changes_nothing(page: Page) -> None:
-    wrap = functools.partial(perturb.wrap_blocks, containers=CONTAINERS)
+def test_an_extra_wrapper_around_the_paragraphs_of_the_json_body_changes_nothing(page: Page, wrapper: str) -> None:
+    wrap = functools.partial(perturb.wrap_blocks, containers=CONTAINERS, wrappers=(wrapper,))
     changed, got = json_half(page, [wrap])
     assert _deepest_paragraph(_fragment(changed)) > _deepest_paragraph(_fragment(original(*page).html))
     assert records(got) == original(*page).by_json
@@ -494,6 +499,41 @@ def test_meaning_preserving_rewrites_of_any_fixture_page_give_the_same_records_o
     assert by_default.via == base.via
     assert records(by_default) == base.by_json
     assert by_default.drift == []
+
+
+def _names(rewrite: perturb.Rewrite) -> str:
+    if isinstance(rewrite, functools.partial):
+        shown = ", ".join(f"{key}={value}" for key, value in rewrite.keywords.items() if key != "containers")
+        return f"{rewrite.func.__name__}({shown})"
+    return rewrite.__name__
+
+
+def _each_rewrite_on_each_kind() -> list[Any]:
+    """(page, rewrite) for the first page of each kind whose JSON holds HTML, and each rewrite
+    that changes that JSON (a rewrite with nothing to act on there is left out: it could not fail)."""
+    cases = []
+    for kind in KINDS:
+        page = next((page for page in BY_KIND[kind] if _has_html_in_json(page)), None)
+        if page is None:
+            continue
+        html = original(*page).json_html
+        for rewrite in [*STRUCTURAL, perturb.entities]:
+            seed = next(
+                (seed for seed in range(5) if perturb.perturbed_next_data(html, [rewrite], seed, HTML_KEYS) != html),
+                None,
+            )
+            if seed is not None:
+                cases.append(pytest.param(page, rewrite, seed, id=f"{kind}-{_names(rewrite)}"))
+    return cases
+
+
+@pytest.mark.parametrize(("page", "rewrite", "seed"), _each_rewrite_on_each_kind())
+def test_each_rewrite_alone_of_the_json_html_gives_the_same_records(
+    page: Page, rewrite: perturb.Rewrite, seed: int
+) -> None:
+    """One rewrite at a time, so that a failure names the rewrite and the page kind at once."""
+    _, got = json_half(page, [rewrite], seed)
+    assert records(got) == original(*page).by_json
 
 
 def test_the_rewrites_reach_both_halves_of_every_page() -> None:

@@ -169,8 +169,14 @@ def reindent(root: etree._Element, rng: random.Random, share: float = 1.0) -> No
                 element.tail = indent
 
 
-def wrap_blocks(root: etree._Element, rng: random.Random, containers: str, share: float = 1.0) -> None:
-    """One more wrapper (``section``, ``div``) around a run of the block children of each element
+def wrap_blocks(
+    root: etree._Element,
+    rng: random.Random,
+    containers: str,
+    share: float = 1.0,
+    wrappers: tuple[str, ...] = ("section", "div"),
+) -> None:
+    """One more wrapper (one of ``wrappers``) around a run of the block children of each element
     that ``containers`` (a CSS selector) selects: ``div.article-body > section > p``."""
     for container in select(root, containers) if containers else []:
         children = [child for child in container if isinstance(child.tag, str) and child.tag in BLOCKS]
@@ -179,7 +185,7 @@ def wrap_blocks(root: etree._Element, rng: random.Random, containers: str, share
         first = rng.randrange(len(children))
         last = rng.randrange(first, len(children))
         run = list(container)[container.index(children[first]) : container.index(children[last]) + 1]
-        wrapper = etree.Element(rng.choice(["section", "div"]))
+        wrapper = etree.Element(rng.choice(wrappers))
         if rng.random() < 0.5:
             wrapper.set("class", "wrap")
         children[first].addprevious(wrapper)
