@@ -38,6 +38,7 @@ from crawler.parsing.nextdata import differences, iso_time, next_data, split_pag
 from crawler.parsing.text import select
 from crawler.replay import perturb
 from crawler.replay.golden import PARSERS, fixture_pages
+from crawler.replay.server import FIXTURE_SITE
 from pipelines.validate import ValidatePipeline
 
 Page = tuple[Path, str]
@@ -461,9 +462,14 @@ STRUCTURAL: list[perturb.Rewrite] = [
     perturb.zero_width,
 ]
 
-#: A page kind first, then a page of it: the many small 快讯 permalinks do not crowd out the rest.
 KINDS = sorted(BY_KIND)
-ANY_PAGE = st.sampled_from(KINDS).flatmap(lambda kind: st.sampled_from(BY_KIND[kind]))
+#: The pages by kind and URL shape (how deep the page lies in the site): the 快讯 page is
+#: then a shape of its own, apart from its 60 permalinks.
+SHAPES: dict[tuple[str, int], list[Page]] = {}
+for _page in PAGES:
+    SHAPES.setdefault((_kind(_page[1]), len(_page[0].relative_to(FIXTURE_SITE).parts)), []).append(_page)
+#: A page shape first, then a page of it: the many small 快讯 permalinks do not crowd out the rest.
+ANY_PAGE = st.sampled_from(sorted(SHAPES)).flatmap(lambda shape: st.sampled_from(SHAPES[shape]))
 
 
 def both_halves(page: Page, rewrites: list[perturb.Rewrite], seed: int) -> str:
@@ -525,6 +531,28 @@ def _each_rewrite_on_each_kind() -> list[Any]:
             if seed is not None:
                 cases.append(pytest.param(page, rewrite, seed, id=f"{kind}-{_names(rewrite)}"))
     return cases
+
+
+def _each_rewrite_on_each_shape() -> list[Any]:
+    """(page, rewrite, seed) for the first page of each shape and each rewrite that changes its
+    HTML with one of the first seeds tried."""
+    cases = []
+    for shape in sorted(SHAPES):
+        page = SHAPES[shape][0]
+        html = original(*page).html
+        unchanged = perturb.serialise(perturb.parse(html))
+        for rewrite in [*STRUCTURAL, perturb.entities]:
+            seed = next((seed for seed in range(5) if perturb.perturbed(html, [rewrite], seed) != unchanged), None)
+            if seed is not None:
+                cases.append(pytest.param(page, rewrite, seed, id=f"{_ids([page])[0]}-{_names(rewrite)}"))
+    return cases
+
+
+@pytest.mark.parametrize(("page", "rewrite", "seed"), _each_rewrite_on_each_shape())
+def test_each_rewrite_alone_of_the_html_gives_the_same_records(page: Page, rewrite: perturb.Rewrite, seed: int) -> None:
+    """One rewrite at a time, so that a failure names the rewrite and the page at once."""
+    _, got = html_half(page, [rewrite], seed)
+    assert records(got) == original(*page).by_html
 
 
 @pytest.mark.parametrize(("page", "rewrite", "seed"), _each_rewrite_on_each_kind())

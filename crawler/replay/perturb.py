@@ -290,11 +290,14 @@ def merge_paragraphs(root: etree._Element, rng: random.Random, containers: str, 
 def break_spaces(root: etree._Element, rng: random.Random, share: float = 0.5) -> None:
     """Spaces inside shown text written as a line break and indentation (``FX168 财经`` over two
     lines), where a browser shows one space either way: not where both neighbours are wide
-    characters (CSS removes a line break between those), and not in protected elements."""
+    characters (CSS removes a line break between those), nor where a neighbour is invisible
+    (CSS removes a break next to U+200B too) or white space, and not in protected elements."""
 
     def rewrap(match: re.Match[str]) -> str:
         text = match.string
         before, after = text[match.start() - 1], text[match.end()]
+        if before in _INVISIBLE_OR_SPACE or after in _INVISIBLE_OR_SPACE:
+            return match.group()
         if (_wide_char(before) and _wide_char(after)) or not _chosen(rng, share):
             return match.group()
         return "\n" + "  " * rng.randrange(0, 6)
@@ -308,7 +311,8 @@ def break_spaces(root: etree._Element, rng: random.Random, share: float = 0.5) -
             element.tail = _INNER_SPACE.sub(rewrap, element.tail)
 
 
-#: A run of CSS white space with shown characters on both sides, inside one text.
+_INVISIBLE_OR_SPACE = frozenset(INVISIBLE) | frozenset("\u00a0\u3000")
+#: A run of CSS white space with other characters on both sides, inside one text.
 _INNER_SPACE = re.compile(f"(?<=[^{_CSS_SPACE}])[{_CSS_SPACE}]+(?=[^{_CSS_SPACE}])")
 
 
