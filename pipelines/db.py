@@ -13,6 +13,7 @@ from datetime import date, datetime
 from functools import lru_cache, partial
 from operator import itemgetter
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select
@@ -221,6 +222,15 @@ class Database:
         self.path = sqlite_path(url)
         #: (device, inode) of the SQLite file when it was opened, to notice it deleted or replaced.
         self.file_id: tuple[int, int] | None = None
+        if self.path is not None:
+            event.listen(self.engine, "do_connect", self._open_existing)
+
+    def _open_existing(self, _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        """Once the file is opened, a new connection (the pool makes them as threads need them)
+        opens that file only (mode=rw): SQLite would silently make an empty one in its place."""
+        if (self.file_id is not None or not self.create) and self.path is not None:
+            cargs[:1] = [f"file:{quote(str(self.path))}?mode=rw"]
+            cparams["uri"] = True
 
     @property
     def dialect(self) -> str:

@@ -118,6 +118,10 @@ class BatchWriter:
             for r in by_kind["reject"]
             if r.url and len(r.url) <= URL_MAX and (site.article_id(r.url) or site.parse_search_url(r.url))
         }
+        forbidden = {url: why for url, why in failures.items() if frontier.ROBOTS_FORBIDDEN_REASON in why}
+        frontier.record_forbidden(session, dialect, forbidden, now)
+        counts["frontier/forbidden"] += len(forbidden)
+        failures = {url: why for url, why in failures.items() if url not in forbidden}
         frontier.record_failed(session, dialect, failures, self.policy, now)
 
     # -- tables -------------------------------------------------------------------------
