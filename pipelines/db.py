@@ -13,8 +13,8 @@ from datetime import date, datetime
 from functools import lru_cache, partial
 from operator import itemgetter
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite

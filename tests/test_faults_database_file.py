@@ -73,7 +73,7 @@ def test_a_database_file_deleted_or_replaced_mid_crawl_spools_and_fails_loudly(t
             os.unlink(tmp_path / f"fx.db{suffix}")
     if fault == "replaced":
         Database(db).prepare().dispose()  # an empty fxcrawl database where the real one was
-    out, err = crawl.communicate(timeout=120)
+    _, err = crawl.communicate(timeout=120)
 
     assert crawl.returncode == 1, err[-3000:]
     assert f"the database file {path} was {fault}" in err
