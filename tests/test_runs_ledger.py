@@ -136,3 +136,82 @@ def test_a_crawl_killed_with_sigkill_leaves_no_open_run_row_after_the_next_run(t
     ).stdout
     line = next(line for line in listing.splitlines() if line.split()[:1] == [str(crashed.id)])
     assert CRASHED in line.split() and str(crashed.articles_new) in line.split()
+
+
+def listing_requests(log: Path) -> list[tuple[int, float]]:
+    """The listing pages a fixture server was asked for, in order, with when each was asked."""
+    import json
+
+    from crawler import site
+
+    pages = []
+    for line in log.read_text().splitlines() if log.exists() else []:
+        entry = json.loads(line)
+        query = site.parse_search_url("http://replay" + entry["path"])
+        if query is not None:
+            pages.append((query.page, entry["t"]))
+    return pages
+
+
+def recorded_listing_pages(database: Database) -> int:
+    """The listing pages the running crawl's heartbeat has recorded so far."""
+    try:
+        with database.session() as session:
+            stats = session.scalar(select(CrawlRun.stats).order_by(CrawlRun.id.desc()).limit(1))
+    except Exception:  # not built yet
+        return 0
+    return int((stats or {}).get("fxcrawl/pages/listing", 0))
+
+
+def test_max_pages_counts_the_listing_pages_of_the_whole_job_across_a_crash_and_its_rerun(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'fx.db'}"
+    spool = tmp_path / "spool"
+    # each response takes 0.3 s: a listing page asked for is, for that long, in flight
+    slow = ["--replay-delay", "0.3", "-s", "CONCURRENT_REQUESTS=16", "-s", "FXCRAWL_STORE_MAX_DELAY=0.1"]
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    crawl = subprocess.Popen(
+        replay_crawl_command(
+            40,
+            spool,
+            "--max-pages",
+            "12",
+            "--access-log",
+            str(first_log),
+            "-s",
+            "FXCRAWL_RUN_HEARTBEAT=0.05",
+            *slow,
+            db=db,
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    database = Database(db)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # kill it just after it asked for a listing page, long before the answer
+        asked = listing_requests(first_log)
+        if len(asked) >= 5 and time.time() - asked[-1][1] < 0.1 and recorded_listing_pages(database) == len(asked) - 1:
+            break
+        time.sleep(0.02)
+    os.killpg(crawl.pid, signal.SIGKILL)
+    crawl.communicate(timeout=30)
+    before = listing_requests(first_log)
+    assert 5 <= len(before) < 12, before
+
+    rerun = subprocess.run(
+        replay_crawl_command(40, spool, "--max-pages", "12", "--access-log", str(second_log), *slow, db=db),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    after = listing_requests(second_log)
+    with database.session() as session:
+        crashed, finished = session.scalars(select(CrawlRun).order_by(CrawlRun.id)).all()
+    database.dispose()
+    # The killed run read every page it asked for but the last (in flight when it died, never read).
+    assert crashed.finish_reason == CRASHED and crashed.stats["fxcrawl/pages/listing"] == len(before) - 1
+    assert finished.stats["fxcrawl/max_pages/earlier_unfinished"] == len(before) - 1
+    # Pages of the job read: 12, the budget, not 12 for each run.
+    assert crashed.stats["fxcrawl/pages/listing"] + finished.stats["fxcrawl/pages/listing"] == 12
+    assert len(before) - 1 + len(after) == 12, (before, after)
