@@ -285,7 +285,7 @@ def _reconcile(args: argparse.Namespace, server: Any) -> int:
     from crawler.distributed import push, recovery_entries
     from pipelines.frontier import Frontier, RecrawlPolicy
 
-    database = _database(args)
+    database = _database(args, create=True)  # a job's first seed may come before its first crawl
     owed = Frontier(database, RecrawlPolicy()).pending()
     database.dispose()
     return push(server, _job(args), recovery_entries(owed, args.base_url))
