@@ -112,8 +112,9 @@ def close_crashed_runs(
     database: Database, policy: LedgerPolicy | None = None, now: datetime | None = None
 ) -> list[int]:
     """Mark every open run whose process is gone as crashed, with the counts the database holds
-    for it; returns their ids. Gone: a process on this host that no longer exists, or a
-    heartbeat (or, for a row without one, a start) older than ``stale_after``."""
+    for it; returns their ids. Gone: a process on this host that no longer exists, or, for a run
+    on another host, a heartbeat (for a row without one, a start) older than ``stale_after``.
+    A run marked crashed that was only slow finishes its own row when it closes."""
     policy = policy or LedgerPolicy()
     now = now or utcnow()
     host = socket.gethostname()
@@ -125,9 +126,14 @@ def close_crashed_runs(
             if run.host == host and run.pid == os.getpid():
                 continue  # this process's own run (a crawl opening its row is not a crash)
             last_sign = run.heartbeat_at or run.started_at
-            dead_here = run.host == host and run.pid is not None and not process_alive(run.pid)
-            if not dead_here and last_sign > stale_before:
-                continue
+            if run.host == host and run.pid is not None:  # this machine knows: is the process there?
+                dead_here = not process_alive(run.pid)
+                if not dead_here:
+                    continue
+            else:  # another machine's (or a row from before 0003_run_ledger): its heartbeat says
+                dead_here = False
+                if last_sign > stale_before:
+                    continue
             _mark_crashed(session, run, now, "its process is gone" if dead_here else "no heartbeat since")
             closed.append(run.id)
     for run_id in closed:
