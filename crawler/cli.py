@@ -292,6 +292,7 @@ def _reconcile(args: argparse.Namespace, server: Any) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
+    _check_base_url(args.base_url)
     queued = _reconcile(args, _redis(args))
     print(f"queued {queued} URLs the frontier still owes for job {_job(args)!r}")
     return 0
@@ -300,6 +301,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     from crawler.distributed import push, start_entries
 
+    _check_base_url(args.base_url)
     try:
         entries = start_entries(args.keyword, args.pages, args.base_url)
     except ValueError as exc:
@@ -313,6 +315,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def cmd_workers_start(args: argparse.Namespace) -> int:
     import subprocess
+
+    _check_base_url(args.base_url)
 
     command = [
         sys.executable,

@@ -208,3 +208,11 @@ def test_a_read_only_postgresql_database_is_found_at_start(postgres_url: str) ->
         database.dispose()
         with pytest.raises(DatabaseUnwritable, match="read-only"):
             Database(postgres_url).check_writable()
+
+
+@pytest.mark.parametrize("command", [["seed"], ["reconcile"], ["workers", "start", "2"]])
+def test_a_bad_base_url_for_the_workers_is_refused(
+    capsys: pytest.CaptureFixture[str], stored: str, command: list[str]
+) -> None:
+    code, _, err = run(capsys, *command, "--base-url", "notaurl", "--db", stored)
+    assert code == 2 and "notaurl" in one_line(err)
