@@ -49,6 +49,8 @@ class IncrementalMiddleware:
         #: Listing pages this run may still request (None: no --max-pages), the job's earlier
         #: unfinished runs' pages taken off.
         self.listing_budget: int | None = None
+        #: The listing pages charged to it (Scrapy's dupefilter drops a second request for one).
+        self.budgeted: set[Any] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IncrementalMiddleware:
@@ -121,13 +123,17 @@ class IncrementalMiddleware:
         """A listing request the job's --max-pages still allows (counting it), or any other request."""
         if self.listing_budget is None or not isinstance(request, Request):
             return True
-        if site.parse_search_url(request.url) is None:
+        query = site.parse_search_url(request.url)
+        if query is None:
+            return True
+        if query in self.budgeted:  # asked for again (the frontier's leftover and a 下一页 link): one page
             return True
         if self.listing_budget <= 0:
             assert self.crawler.stats is not None
             self.crawler.stats.inc_value("fxcrawl/max_pages/dropped_listings")
             return False
         self.listing_budget -= 1
+        self.budgeted.add(query)
         return True
 
     def process_spider_output(
