@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,12 @@ from crawler import settings as project_settings
 from crawler.parsing.dates import DateError, parse_site_datetime
 
 DEFAULT_REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+#: Exit codes: 0 done; 1 the work failed (or the run is unhealthy); 2 bad arguments, refused
+#: before any work; 3 skipped: the job (or, without --job, the spider) is running elsewhere.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
+#: The most rows a listing command prints (a bigger --limit is a typo, not a wish).
+MAX_LIMIT = 1_000_000
 
 
 class UsageError(Exception):
@@ -40,13 +47,26 @@ class Parser(argparse.ArgumentParser):
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _database(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from pipelines.db import Database
+def _database(args: argparse.Namespace, create: bool = False, writable: bool = False):  # type: ignore[no-untyped-def]
+    """The database at --db at this code's schema. Only commands that write may ``create`` it (and
+    its folder): a read-only command on a missing database says how to make one instead. A
+    ``writable`` one is checked before it is opened: a crawl that could store nothing never starts."""
+    from pipelines.db import Database, DatabaseMissing, DatabaseUnwritable, DatabaseURLError
     from pipelines.migrations import SchemaMismatch
 
     try:
-        return Database(args.db).prepare()
-    except SchemaMismatch as exc:
+        database = Database(args.db, create=create)
+        if writable:
+            database.check_writable(before_open=True)
+        database.prepare()
+        if writable:
+            database.check_writable()
+        return database
+    except DatabaseURLError as exc:
+        raise UsageError(str(exc)) from None
+    except DatabaseUnwritable as exc:
+        raise CommandError(f"{exc}; refusing to crawl") from None
+    except (SchemaMismatch, DatabaseMissing) as exc:
         raise CommandError(str(exc)) from None
 
 
@@ -99,6 +119,45 @@ def _positive(text: str) -> int:
     return value
 
 
+def _limit(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"at most {MAX_LIMIT:,}: {text!r}")
+    return value
+
+
+def _check_base_url(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise UsageError(f"--base-url {url!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--base-url must be an http(s) origin such as https://www.fx168news.com, not {url!r}")
+
+
+def _setting_value(name: str, value: str) -> Any:
+    """A -s NAME=VALUE checked against the setting's default type, so CONCURRENT_REQUESTS=abc is
+    refused here, in one line, rather than as a traceback once the crawl is built."""
+    from scrapy.settings import default_settings
+
+    default = getattr(project_settings, name, getattr(default_settings, name, None))
+    try:
+        if isinstance(default, bool):
+            if value.strip().lower() not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError("not a boolean")
+        elif isinstance(default, int):
+            int(value)
+        elif isinstance(default, float):
+            float(value)
+    except ValueError:
+        kind = type(default).__name__
+        raise UsageError(f"-s {name}={value!r}: {name} takes a {kind} (default {default!r})") from None
+    return value
+
+
 # -- commands -----------------------------------------------------------------------------
 
 
@@ -115,6 +174,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             check_keyword(args.keyword)
     except ValueError as exc:
         raise UsageError(str(exc).replace("keyword ", "--keyword ", 1)) from None
+    if args.base_url:
+        _check_base_url(args.base_url)
     overrides: dict[str, Any] = {"FXCRAWL_DATABASE_URL": args.db, "LOG_LEVEL": args.log_level}
     if args.job:
         overrides["FXCRAWL_JOB"] = args.job
@@ -122,27 +183,38 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         name, sep, value = assignment.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"--set takes NAME=VALUE, not {assignment!r}")
-        overrides[name.strip()] = value
-    database = _database(args)  # a database at another schema version stops the crawl here
+        overrides[name.strip()] = _setting_value(name.strip(), value)
+    # A database at another schema version stops the crawl here, and so does one that could
+    # store nothing: before anything is fetched.
+    database = _database(args, create=True, writable=True)
     if getattr(args, "distributed", False):
         from crawler.distributed import distributed_settings
 
         overrides.update(distributed_settings(args.redis_url, _job(args)))
         return _crawl(args, overrides)  # many workers run one job at once, by design: no job lock
-    if args.job:
-        from pipelines.locks import JobLock, JobLockHeld
+    from pipelines.locks import JobLock, JobLockHeld
 
-        lock = JobLock(database, args.job)
+    # A scheduled job (--job) runs once at a time and is skipped while it runs elsewhere. Without
+    # --job, one crawl of the spider at a time on this database: the second waits (--no-wait: skips).
+    lock = JobLock(database, args.job or f"crawl:{args.spider}")
+    wait = not args.job and not args.no_wait
+    announced = False
+    while True:
         try:
             lock.acquire()
+            break
         except JobLockHeld as exc:
-            print(f"fxcrawl: skipped: {exc}", file=sys.stderr)
-            return 0
-        try:
-            return _crawl(args, overrides)
-        finally:
-            lock.release()
-    return _crawl(args, overrides)
+            if not wait:
+                print(f"fxcrawl: skipped: {exc} (exit code {EXIT_SKIPPED})", file=sys.stderr)
+                return EXIT_SKIPPED
+            if not announced:
+                print(f"fxcrawl: waiting: {exc}; --no-wait to skip instead", file=sys.stderr)
+                announced = True
+            time.sleep(1.0)
+    try:
+        return _crawl(args, overrides)
+    finally:
+        lock.release()
 
 
 def _crawl(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
@@ -176,11 +248,18 @@ def _crawl(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 
             spider = DistributedSearchSpider
         result = run_crawl(spider, settings, **spider_args)
-    database = _database(args)
-    with database.session() as session:
-        run = queries.get_run(session, result.run_id) if result.run_id else None
-        total = queries.totals(session)
-        sources = queries.list_sources(session)
+    try:  # the summary reads the database the crawl wrote, and never makes one (a deleted file stays deleted)
+        database = _database(args)
+        with database.session() as session:
+            run = queries.get_run(session, result.run_id) if result.run_id else None
+            total = queries.totals(session)
+            sources = queries.list_sources(session)
+    except (CommandError, SQLAlchemyError) as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"fxcrawl: crawl did not end cleanly: its database cannot be read ({detail})", file=sys.stderr)
+        if result.stats.get("fxcrawl/store/spooled_items") or result.stats.get("fxcrawl/runs/row_spooled"):
+            print("fxcrawl: what it fetched is spooled: `fxcrawl spool replay` stores it", file=sys.stderr)
+        return EXIT_FAILED
     if run:
         print(
             f"\nrun {run['id']} {run['finish_reason']}: {run['pages']} pages, {run['new']} new, "
@@ -219,13 +298,14 @@ def _reconcile(args: argparse.Namespace, server: Any) -> int:
     from crawler.distributed import push, recovery_entries
     from pipelines.frontier import Frontier, RecrawlPolicy
 
-    database = _database(args)
+    database = _database(args, create=True)  # a job's first seed may come before its first crawl
     owed = Frontier(database, RecrawlPolicy()).pending()
     database.dispose()
     return push(server, _job(args), recovery_entries(owed, args.base_url))
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
+    _check_base_url(args.base_url)
     queued = _reconcile(args, _redis(args))
     print(f"queued {queued} URLs the frontier still owes for job {_job(args)!r}")
     return 0
@@ -234,6 +314,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     from crawler.distributed import push, start_entries
 
+    _check_base_url(args.base_url)
     try:
         entries = start_entries(args.keyword, args.pages, args.base_url)
     except ValueError as exc:
@@ -247,6 +328,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def cmd_workers_start(args: argparse.Namespace) -> int:
     import subprocess
+
+    _check_base_url(args.base_url)
 
     command = [
         sys.executable,
@@ -486,9 +569,19 @@ EXPORT_COLUMNS = ("id", "url", "title", "source", "published_at", "author", "tag
 def cmd_export(args: argparse.Namespace) -> int:
     from pipelines import queries
 
+    if args.out is not None:
+        if args.out.is_dir():
+            raise UsageError(f"--out {args.out} is a folder; name a file in it")
+        if not args.out.parent.is_dir():
+            raise UsageError(f"--out {args.out}: no folder {args.out.parent}")
+        if args.out.exists() and not os.access(args.out, os.W_OK):
+            raise UsageError(f"--out {args.out} is read-only")
+        if not args.out.exists() and not os.access(args.out.parent, os.W_OK):
+            raise UsageError(f"--out {args.out}: the folder {args.out.parent} is read-only")
+    database = _database(args)  # before the file is opened: a missing database leaves no empty export
     with ExitStack() as stack:
         out: TextIO = stack.enter_context(args.out.open("w", encoding="utf-8", newline="")) if args.out else sys.stdout
-        session = stack.enter_context(_database(args).session())
+        session = stack.enter_context(database.session())
         count = _write_export(queries.iter_articles(session), args.format, out)
     if args.out:
         print(f"exported {count} articles to {args.out}", file=sys.stderr)
@@ -512,10 +605,15 @@ def _write_export(articles: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from pipelines.db import Database, redact
-    from pipelines.migrations import current_revision, upgrade
+    from pipelines.migrations import current_revision, known_revisions, newer_schema_message, upgrade
 
+    known = known_revisions()
+    if args.revision not in (*known, "head"):
+        raise UsageError(f"no schema revision {args.revision!r}; known: head, {', '.join(sorted(known))}")
     database = Database(args.db)
     before = current_revision(database.engine)
+    if before is not None and before not in known:
+        raise UsageError(newer_schema_message(before))
     upgrade(database.engine, args.revision)
     print(f"{redact(args.db)}: schema {before or '(empty)'} -> {current_revision(database.engine)}")
     return 0
@@ -525,30 +623,41 @@ def cmd_db_current(args: argparse.Namespace) -> int:
     from pipelines.db import Database, redact
     from pipelines.migrations import current_revision, head_revision
 
-    current, head = current_revision(Database(args.db).engine), head_revision()
+    current, head = current_revision(Database(args.db, create=False).engine), head_revision()
     state = "up to date" if current == head else f"this fxcrawl needs {head}: run `fxcrawl db upgrade`"
     print(f"{redact(args.db)}: schema {current or '(empty)'} ({state})")
     return 0
 
 
 def cmd_spool_replay(args: argparse.Namespace) -> int:
-    from pipelines.spool import Spool
-    from pipelines.store import BatchWriter, spool_dir_for
+    from pipelines.runs import finish_run
+    from pipelines.spool import Spool, spool_dir_for
+    from pipelines.store import BatchWriter
 
     spool = Spool(spool_dir_for(args.spool_dir, args.db))
-    writer = BatchWriter(_database(args))
-    result = spool.replay(lambda items: writer.write(items, None))
-    print(f"replayed {result.items} items from {result.files} spool files; {len(spool.files())} files left")
+    database = _database(args)
+    writer = BatchWriter(database)
+    result = spool.replay(
+        lambda items: writer.write(items, None), lambda run_id, values: finish_run(database, run_id, values)
+    )
+    left = len(spool.files()) + len(spool.run_files())
+    print(
+        f"replayed {result.items} items from {result.files} spool files and {result.runs} run rows; {left} files left"
+    )
     return 1 if result.failed_files else 0
 
 
 def cmd_spool_list(args: argparse.Namespace) -> int:
-    from pipelines.spool import Spool
-    from pipelines.store import spool_dir_for
+    from pipelines.db import DatabaseURLError
+    from pipelines.spool import Spool, spool_dir_for
 
-    spool = Spool(spool_dir_for(args.spool_dir, args.db))
+    try:
+        spool = Spool(spool_dir_for(args.spool_dir, args.db))
+    except DatabaseURLError as exc:
+        raise UsageError(str(exc)) from None
     files = spool.files()
-    print(f"{len(files)} spool files, {spool.pending_items()} items waiting in {spool.directory}")
+    runs = f", {len(spool.run_files())} run rows" if spool.run_files() else ""
+    print(f"{len(files)} spool files, {spool.pending_items()} items waiting{runs} in {spool.directory}")
     return 0
 
 
@@ -589,7 +698,21 @@ def cmd_schedule_once(args: argparse.Namespace) -> int:
     jobs = {job.name: job for job in _schedule(args)}
     if args.job not in jobs:
         raise UsageError(f"no job {args.job!r} in {args.file} (jobs: {', '.join(jobs)})")
+    _close_crashed(args)
     return Runner(args.db).run(jobs[args.job])
+
+
+def _close_crashed(args: argparse.Namespace) -> None:
+    """A scheduler starting closes the ledger rows of crawls that died (SIGKILL, power loss)."""
+    from pipelines.runs import close_crashed_runs
+
+    database = _database(args, create=True)
+    crashed = close_crashed_runs(database)
+    database.dispose()
+    if crashed:
+        print(
+            f"fxcrawl: marked crashed runs {', '.join(map(str, crashed))} (their processes are gone)", file=sys.stderr
+        )
 
 
 def cmd_schedule_run(args: argparse.Namespace) -> int:
@@ -598,7 +721,7 @@ def cmd_schedule_run(args: argparse.Namespace) -> int:
     from crawler.schedule import Runner, run_scheduler
 
     jobs = _schedule(args)
-    _database(args).dispose()
+    _close_crashed(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
     run_scheduler(jobs, Runner(args.db))
     return 0
@@ -697,6 +820,11 @@ def build_parser() -> Parser:
     search.add_argument("--pages", help="page ranges, e.g. 951-955 or 1,951-955,1000 (default: from page 1)")
     search.add_argument("--max-pages", type=_positive, help="fetch at most this many listing pages")
     search.add_argument(
+        "--no-wait",
+        action="store_true",
+        help=f"without --job: skip (exit {EXIT_SKIPPED}) rather than wait while another crawl of the spider runs",
+    )
+    search.add_argument(
         "--distributed",
         action="store_true",
         help="run as a worker sharing the job's frontier through Redis (see `fxcrawl seed`)",
@@ -736,7 +864,7 @@ def build_parser() -> Parser:
     listing.add_argument("--since", help="published at or after (Asia/Shanghai), e.g. 2023-02-24")
     listing.add_argument("--until", help="published before the end of this day or at this time")
     listing.add_argument("--search", help="text in the title or body")
-    listing.add_argument("--limit", type=_positive, default=50)
+    listing.add_argument("--limit", type=_limit, default=50)
     show = command(articles, "show", cmd_articles_show, "one article with its body", [db, as_json])
     show.add_argument("id_or_url", metavar="ID_OR_URL")
     show.add_argument("--revisions", action="store_true", help="list the article's earlier versions")
@@ -755,7 +883,7 @@ def build_parser() -> Parser:
 
     runs = commands.add_parser("runs", help="crawl runs").add_subparsers(dest="action", required=True, metavar="ACTION")
     runs_list = command(runs, "list", cmd_runs_list, "crawl runs, newest first", [db, as_json])
-    runs_list.add_argument("--limit", type=_positive, default=50)
+    runs_list.add_argument("--limit", type=_limit, default=50)
     runs_show = command(runs, "show", cmd_runs_show, "one run: counts, health and why", [db, as_json])
     runs_show.add_argument("run_id", type=_positive, metavar="ID")
 
@@ -807,7 +935,12 @@ def build_parser() -> Parser:
     command(db_commands, "current", cmd_db_current, "show the database's schema version", [db])
 
     spool_dir = Parser(add_help=False)
-    spool_dir.add_argument("--spool-dir", type=Path, default=Path(project_settings.FXCRAWL_SPOOL_DIR))
+    spool_dir.add_argument(
+        "--spool-dir",
+        type=Path,
+        default=project_settings.FXCRAWL_SPOOL_DIR,
+        help="spool root (default: $FXCRAWL_SPOOL_DIR, else beside the SQLite file or the per-user data folder)",
+    )
     spool = commands.add_parser("spool", help="batches waiting to be stored").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -831,13 +964,27 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "db", None) is not None:  # a --db that is no URL, or no database we write: refused first
+            from pipelines.db import DatabaseURLError, parse_database_url
+
+            try:
+                parse_database_url(args.db)
+            except DatabaseURLError as exc:
+                raise UsageError(str(exc)) from None
         return args.handler(args)
     except UsageError as exc:
         print(f"fxcrawl: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except CommandError as exc:
         print(f"fxcrawl: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+    except RuntimeError as exc:
+        from pipelines.db import DatabaseMissing, DatabaseUnwritable
+
+        if not isinstance(exc, DatabaseMissing | DatabaseUnwritable):
+            raise
+        print(f"fxcrawl: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except SQLAlchemyError as exc:
         from pipelines.db import redact
 

@@ -35,11 +35,13 @@ from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.defer import deferred_from_coro
+from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.scheduler import Scheduler
 from scrapy_redis.spiders import RedisMixin
 
 from crawler import site
 from crawler.spiders.search import SearchSpider, parse_page_spec
+from pipelines.locks import process_alive
 
 logger = logging.getLogger(__name__)
 
@@ -156,11 +158,29 @@ class ResilientScheduler(Scheduler):
             logger.info("Redis is back after %.1f s", time.monotonic() - self.outage_since)
             self.outage_since = None
         while self.held:
-            super().enqueue_request(self.held.pop())
+            self._enqueue(self.held.pop())
+
+    def _enqueue(self, request: Request) -> bool:
+        """scrapy-redis 0.9.1's enqueue_request, counting through the stats API Scrapy 2.19
+        supports (0.9.1, the newest release, still passes ``spider=``, which Scrapy deprecates)."""
+        if not request.dont_filter and self.df.request_seen(request):
+            self.df.log(request, self.spider)
+            return False
+        if self.stats:
+            self.stats.inc_value("scheduler/enqueued/redis")
+        self.queue.push(request)
+        return True
+
+    def _dequeue(self) -> Request | None:
+        """scrapy-redis 0.9.1's next_request, counted without the deprecated ``spider=``."""
+        request = self.queue.pop(self.idle_before_close)
+        if request and self.stats:
+            self.stats.inc_value("scheduler/dequeued/redis")
+        return request
 
     def enqueue_request(self, request: Request) -> bool:
         try:
-            queued = super().enqueue_request(request)
+            queued = self._enqueue(request)
             self._up()
             return queued
         except REDIS_ERRORS as exc:
@@ -170,7 +190,7 @@ class ResilientScheduler(Scheduler):
 
     def next_request(self) -> Request | None:
         try:
-            request = super().next_request()
+            request = self._dequeue()
             self._up()
         except REDIS_ERRORS as exc:
             self._down(exc)
@@ -207,7 +227,11 @@ class WorkerRegistry:
 
     def _set(self, state: str) -> None:
         try:
-            self.server.hset(self.key, self.worker, json.dumps({"state": state, "t": time.time()}))
+            self.server.hset(
+                self.key,
+                self.worker,
+                json.dumps({"state": state, "t": time.time(), "host": socket.gethostname(), "pid": os.getpid()}),
+            )
         except REDIS_ERRORS as exc:
             logger.debug("worker registry unavailable: %s", exc)
 
@@ -224,11 +248,19 @@ class WorkerRegistry:
     def others_busy(self) -> list[str]:
         now = time.time()
         busy = []
+        host = socket.gethostname()
         for worker, raw in self.server.hgetall(self.key).items():
             name = worker.decode() if isinstance(worker, bytes) else worker
             entry = json.loads(raw)
-            if name != self.worker and entry["state"] == "busy" and now - entry["t"] < WORKER_TTL:
-                busy.append(name)
+            if name == self.worker or entry["state"] != "busy" or now - entry["t"] >= WORKER_TTL:
+                continue
+            if entry.get("host") == host and entry.get("pid") and not process_alive(int(entry["pid"])):
+                # a worker of this machine that was killed: not busy, whatever it last said
+                logger.warning("worker %s is gone (its process died): `fxcrawl reconcile` recovers its requests", name)
+                with contextlib.suppress(*REDIS_ERRORS):
+                    self.server.hdel(self.key, worker)
+                continue
+            busy.append(name)
         return busy
 
 
@@ -274,8 +306,8 @@ class DistributedSearchSpider(RedisMixin, SearchSpider):
             request = self.listing_request(entry["url"], int(entry.get("last") or site.MAX_SEARCH_PAGE))
         else:
             request = self.article_request(entry["url"])
-        if request is not None and entry.get("recovered"):
-            request = request.replace(dont_filter=True)  # its fingerprint was seen by the worker that lost it
+        # A recovered entry's fingerprint was taken off the dupefilter by reconcile: whichever comes
+        # first, it or the same URL from a listing page, is fetched, and the other is filtered.
         return request
 
     def spider_idle(self) -> None:
@@ -313,6 +345,29 @@ def recovery_entries(pending: Iterable[Any], base_url: str) -> list[dict[str, An
 
 
 def push(server: redis.Redis, job: str, entries: list[dict[str, Any]]) -> int:
-    if entries:
-        server.rpush(keys(job)["start_urls"], *(json.dumps(e, ensure_ascii=False) for e in entries))
+    """Queue start entries in one transaction (a crash queues all of them or none).
+
+    Recovered entries (``reconcile``) are queued at most once: any copy still waiting from an
+    earlier reconcile (one that crashed, or ran twice) is removed in the same transaction, so
+    a URL owed is fetched once, however many times reconcile ran."""
+    if not entries:
+        return 0
+    job_keys = keys(job)
+    encoded = [json.dumps(e, ensure_ascii=False, sort_keys=True) for e in entries]
+    recovered = [e for e in entries if e.get("recovered")]
+    with server.pipeline(transaction=True) as pipe:
+        for entry, text in zip(entries, encoded, strict=True):
+            if entry.get("recovered"):
+                pipe.lrem(job_keys["start_urls"], 0, text)
+        if recovered:
+            # The worker that lost them had them fingerprinted: forget that, so each is fetched
+            # once more (and only once: the first request for it marks it seen again).
+            pipe.srem(job_keys["dupefilter"], *(fingerprint(e["url"]) for e in recovered))
+        pipe.rpush(job_keys["start_urls"], *encoded)
+        pipe.execute()
     return len(entries)
+
+
+def fingerprint(url: str) -> str:
+    """The dupefilter's fingerprint of the GET request a worker makes for ``url``."""
+    return RFPDupeFilter.request_fingerprint(None, Request(url))  # type: ignore[arg-type]

@@ -9,7 +9,9 @@ frontier, decides what is worth fetching:
   the recrawl policy says it is due, and then only conditionally (If-None-Match /
   If-Modified-Since, a 304 costs nothing); a result whose listing entry changed is fetched;
 - once FXCRAWL_INCREMENTAL_STOP_AFTER consecutive results are already stored and unchanged,
-  it stops following 下一页.
+  it stops following 下一页;
+- ``max_pages`` is a budget of the whole job: a run after one that did not finish (crashed,
+  shut down) fetches only what the earlier run left of it, as the run ledger counts it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from crawler.spiders.portal import LISTING as LISTING_PAGE
 from crawler.spiders.portal import NEXT_PAGE
 from pipelines.frontier import FETCHED, LISTING, Frontier, KnownURL, RecrawlPolicy
 from pipelines.models import utcnow
-from pipelines.runs import database_for
+from pipelines.runs import LedgerPolicy, close_crashed_runs, database_for, unfinished_listing_pages
 from pipelines.validate import entry_hash
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,11 @@ class IncrementalMiddleware:
         self.fetch_base = crawler.settings.get("FXCRAWL_BASE_URL")
         #: Distributed workers leave this to `fxcrawl reconcile`, which queues the leftovers once for all.
         self.frontier_start = crawler.settings.getbool("FXCRAWL_FRONTIER_START", True)
+        #: Listing pages this run may still request (None: no --max-pages), the job's earlier
+        #: unfinished runs' pages taken off.
+        self.listing_budget: int | None = None
+        #: The listing pages charged to it (Scrapy's dupefilter drops a second request for one).
+        self.budgeted: set[Any] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IncrementalMiddleware:
@@ -64,8 +71,10 @@ class IncrementalMiddleware:
         self.crawler.stats.inc_value(f"fxcrawl/incremental/{key}", value)
 
     async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        self._set_listing_budget()
         async for request in start:
-            yield request
+            if self._within_budget(request):
+                yield request
         spider = self.crawler.spider
         if not self.enabled or not self.frontier_start or not hasattr(spider, "article_request"):
             return
@@ -81,16 +90,62 @@ class IncrementalMiddleware:
             if entry.kind == LISTING:  # a search walk's page: only a spider that walks them resumes it
                 listing_request = getattr(spider, "listing_request", None)
                 url = site.fetch_url(entry.url, self.fetch_base)
-                if listing_request and (request := listing_request(url, entry.walk_until or site.MAX_SEARCH_PAGE)):
+                request = listing_request(url, entry.walk_until or site.MAX_SEARCH_PAGE) if listing_request else None
+                if request is not None and self._within_budget(request):
                     yield request
             else:
                 yield spider.article_request(entry.url)
+
+    def _set_listing_budget(self) -> None:
+        """--max-pages counts the listing pages of the whole job: the pages its latest unfinished
+        runs fetched (a crash and its rerun are one job) come off this run's budget."""
+        spider = self.crawler.spider
+        max_pages = getattr(spider, "max_pages", None)
+        if not max_pages:
+            return
+        job = self.crawler.settings.get("FXCRAWL_JOB") or f"{spider.name}:{getattr(spider, 'keyword', '')}"
+        database = self.frontier.database
+        try:
+            close_crashed_runs(database, LedgerPolicy.from_settings(self.crawler.settings))
+            earlier = unfinished_listing_pages(database, job)
+        except SQLAlchemyError as exc:  # said and counted; the run keeps its own budget
+            logger.error("could not read the job's earlier runs (%s): --max-pages counts this run only", exc)
+            self._count("max_pages_unknown_earlier")
+            earlier = 0
+        self.listing_budget = max(0, int(max_pages) - earlier)
+        assert self.crawler.stats is not None
+        self.crawler.stats.set_value("fxcrawl/max_pages/earlier_unfinished", earlier)
+        if earlier:
+            logger.info(
+                "job %r: its unfinished earlier runs fetched %d listing pages; %d of --max-pages %d left",
+                job,
+                earlier,
+                self.listing_budget,
+                max_pages,
+            )
+
+    def _within_budget(self, request: Any) -> bool:
+        """A listing request the job's --max-pages still allows (counting it), or any other request."""
+        if self.listing_budget is None or not isinstance(request, Request):
+            return True
+        query = site.parse_search_url(request.url)
+        if query is None:
+            return True
+        if query in self.budgeted:  # asked for again (the frontier's leftover and a 下一页 link): one page
+            return True
+        if self.listing_budget <= 0:
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("fxcrawl/max_pages/dropped_listings")
+            return False
+        self.listing_budget -= 1
+        self.budgeted.add(query)
+        return True
 
     def process_spider_output(
         self, response: Response, result: Iterable[Any], spider: Spider | None = None
     ) -> Iterator[Any]:
         if not self.enabled or not response.meta.get(LISTING_PAGE):
-            yield from result
+            yield from (item for item in result if self._within_budget(item))
             return
         yield from self._filter_listing(response, list(result))
 
@@ -146,6 +201,9 @@ class IncrementalMiddleware:
                 if stop:
                     self._count("stopped_paging")
                     logger.info("%d consecutive results already stored: not following %s", streak, item.url)
+                    continue
+                if not self._within_budget(item):
+                    logger.info("--max-pages reached for the job: not following %s", item.url)
                     continue
                 item.meta[STREAK] = streak
                 next_url = item.url

@@ -120,6 +120,10 @@ def load_schedule(path: Path) -> list[Job]:
     return jobs
 
 
+#: `fxcrawl crawl` exits with this when the job's lock is held elsewhere (crawler.cli.EXIT_SKIPPED).
+SKIPPED_EXIT_CODE = 3
+
+
 class Runner:
     """Runs job crawls as child processes and can stop them all."""
 
@@ -141,6 +145,9 @@ class Runner:
         finally:
             with self.lock:
                 self.children.discard(child)
+        if code == SKIPPED_EXIT_CODE:
+            logger.info("job %s: skipped, it is running elsewhere (exit code %d)", job.name, code)
+            return code
         log = logger.info if code == 0 else logger.error
         log("job %s: crawl exited with code %d", job.name, code)
         return code

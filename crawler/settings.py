@@ -120,8 +120,15 @@ FXCRAWL_IDLE_POLL_INTERVAL = 0.5
 FXCRAWL_STORE_RETRY_ATTEMPTS = 15
 FXCRAWL_STORE_RETRY_MAX_WAIT = 8.0
 FXCRAWL_STORE_RETRY_BUDGET = 90.0
-#: Batches the database would not take wait here (one subfolder per database) for replay.
-FXCRAWL_SPOOL_DIR = "data/spool"
+#: Batches the database would not take wait here for replay, one subfolder per database identity
+#: (dialect, host, port, name; the resolved file for SQLite). Default: a `spool` folder beside the
+#: SQLite file, else the per-user data folder (platformdirs: ~/.local/share/fxcrawl/spool).
+FXCRAWL_SPOOL_DIR = os.environ.get("FXCRAWL_SPOOL_DIR") or None
+#: The run ledger: a running crawl's row gets a heartbeat (and its counts so far) every HEARTBEAT
+#: seconds; an open row whose process is gone from this host, or whose heartbeat is older than
+#: STALE_AFTER seconds, is marked crashed by the next run or scheduler start.
+FXCRAWL_RUN_HEARTBEAT = 10.0
+FXCRAWL_RUN_STALE_AFTER = 60.0
 
 #: Incremental crawling: stop paging after this many consecutive results that are already
 #: stored and unchanged (one page); 0 turns incremental crawling off.

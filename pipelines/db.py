@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -12,11 +14,12 @@ from functools import lru_cache, partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import Insert
@@ -29,12 +32,98 @@ DEFAULT_DATABASE_URL = "sqlite:///data/fxcrawl.db"
 DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the settings fxcrawl relies on (SQLite: WAL, a busy timeout, foreign keys)."""
-    parsed = make_url(url)
+#: The databases fxcrawl writes (its upserts are written for these two dialects).
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+#: Host names that mean this machine: one database whichever of them a URL spells.
+_LOOPBACK = {"", "localhost", "127.0.0.1", "::1", "[::1]", "localhost.localdomain"}
+
+
+class DatabaseURLError(ValueError):
+    """A --db / DATABASE_URL that is not a URL, or names a database fxcrawl cannot use."""
+
+
+class DatabaseMissing(RuntimeError):
+    """A read-only command was pointed at a database that does not exist; the message says how to make one."""
+
+
+class DatabaseUnwritable(RuntimeError):
+    """The database cannot be written (read-only file, folder or server); found before a crawl starts."""
+
+
+class DatabaseFileChanged(SQLAlchemyError):
+    """The SQLite file was deleted or replaced while fxcrawl had it open: writing on would store
+    into a file nobody will ever read again. Never transient, so the batch is spooled."""
+
+
+def parse_database_url(url: str) -> URL:
+    """The URL, or DatabaseURLError in one line (not a URL, or not SQLite / PostgreSQL)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise DatabaseURLError(
+            f"not a database URL: {url!r} ({exc}); use sqlite:///PATH or postgresql+psycopg://USER@HOST/NAME"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise DatabaseURLError(
+            f"unsupported database {backend!r} in {redact(url)}: fxcrawl writes SQLite (sqlite:///PATH) "
+            "or PostgreSQL (postgresql+psycopg://USER@HOST/NAME)"
+        )
+    if backend == "postgresql":
+        if not parsed.database:
+            raise DatabaseURLError(f"no database name in {redact(url)}: postgresql+psycopg://USER@HOST/NAME")
+        try:
+            parsed.get_dialect()
+        except Exception as exc:  # an unknown driver (postgresql+nosuch://): SQLAlchemy's own error, one line
+            raise DatabaseURLError(f"unusable driver in {redact(url)}: {exc}") from None
+    return parsed
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The absolute, resolved file of a SQLite URL; None for another database or an in-memory one."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).expanduser().resolve()
+
+
+def database_identity(url: str) -> str:
+    """What the URL points at, whatever its spelling: dialect, host, port and database name (no
+    user, no password, no driver, loopback names as one); for SQLite the resolved file path."""
+    parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(parsed)
+        return f"sqlite:{path or ':memory:'}"
+    host = (parsed.host or "").lower()
+    host = "localhost" if host in _LOOPBACK else host
+    return f"postgresql://{host}:{parsed.port or 5432}/{parsed.database}"
+
+
+def identity_key(url: str) -> str:
+    """A short folder name for one database: its dialect and a hash of its identity."""
+    identity = database_identity(url)
+    return f"{identity.split(':', 1)[0]}-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
+
+
+def make_engine(url: str, create: bool = True) -> Engine:
+    """An engine with the settings fxcrawl relies on (SQLite: WAL, a busy timeout, foreign keys).
+
+    ``create=False`` (read-only commands): a SQLite file or folder that does not exist is an
+    error, never made."""
+    parsed = parse_database_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(parsed)
+        if path is not None and not create and not path.is_file():
+            raise DatabaseMissing(
+                f"no database at {path}: create it with `fxcrawl db upgrade --db {redact(url)}` or run a crawl"
+            )
+        if path is not None and not create and path.stat().st_size == 0:  # opening it would write to it
+            raise DatabaseMissing(
+                f"{path} is empty, not an fxcrawl database: create it with "
+                f"`fxcrawl db upgrade --db {redact(url)}` or run a crawl"
+            )
+        if path is not None and create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         busy_timeout = float(parsed.query.get("timeout", DEFAULT_SQLITE_BUSY_TIMEOUT))  # type: ignore[arg-type]
         parsed = parsed.difference_update_query(["timeout"])
         engine = create_engine(parsed, connect_args={"timeout": busy_timeout}, json_serializer=_json)
@@ -124,37 +213,122 @@ class Database:
     whatever runs with it (``fxcrawl``, ``scrapy crawl``, the scheduler) never logs it.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, create: bool = True) -> None:
         protect_url(url)
         self.url = url
-        self.engine = make_engine(url)
+        self.create = create
+        self.engine = make_engine(url, create=create)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.path = sqlite_path(url)
+        #: (device, inode) of the SQLite file when it was opened, to notice it deleted or replaced.
+        self.file_id: tuple[int, int] | None = None
+        if self.path is not None:
+            event.listen(self.engine, "do_connect", self._open_existing)
+
+    def _open_existing(self, _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        """Once the file is opened, a new connection (the pool makes them as threads need them)
+        opens that file only (mode=rw): SQLite would silently make an empty one in its place."""
+        if (self.file_id is not None or not self.create) and self.path is not None:
+            cargs[:1] = [f"file:{quote(str(self.path))}?mode=rw"]
+            cparams["uri"] = True
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def identity(self) -> str:
+        return database_identity(self.url)
+
     def prepare(self) -> Database:
-        """Build a fresh database through the migrations; refuse one at another schema version."""
+        """Build a fresh database through the migrations (only if ``create``); refuse one at
+        another schema version. Remembers which SQLite file it opened."""
+        if not self.create and self.path is None and not _has_schema(self.engine):
+            raise DatabaseMissing(
+                f"{redact(self.url)} has no fxcrawl schema: create it with `fxcrawl db upgrade` or run a crawl"
+            )
+        if not self.create and self.path is not None:
+            with self.engine.connect() as connection:  # an empty file: no schema, and none is made here
+                empty = not _has_schema_connection(connection)
+            if empty:
+                raise DatabaseMissing(
+                    f"{self.path} holds no fxcrawl schema: create it with `fxcrawl db upgrade --db "
+                    f"{redact(self.url)}` or run a crawl"
+                )
         ensure_schema(self.engine)
+        self.remember_file()
         return self
+
+    def remember_file(self) -> None:
+        if self.path is not None:
+            stat = self.path.stat()
+            self.file_id = (stat.st_dev, stat.st_ino)
+
+    def verify_file(self) -> None:
+        """Raise DatabaseFileChanged if the SQLite file opened is no longer the one at its path."""
+        if self.path is None or self.file_id is None:
+            return
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            raise DatabaseFileChanged(f"the database file {self.path} was deleted during the run") from None
+        if (stat.st_dev, stat.st_ino) != self.file_id:
+            raise DatabaseFileChanged(f"the database file {self.path} was replaced by another file during the run")
+
+    def check_writable(self, before_open: bool = False) -> None:
+        """Raise DatabaseUnwritable (one line) if a crawl could not store anything here.
+        ``before_open``: only what can be seen without connecting (SQLite's file and folder)."""
+        if self.path is not None:
+            folder = self.path.parent
+            for what, target in (
+                ("file", self.path),
+                ("folder", folder),
+                ("WAL file", self.path.with_name(self.path.name + "-wal")),
+                ("shared-memory file", self.path.with_name(self.path.name + "-shm")),
+            ):
+                if target.exists() and not os.access(target, os.W_OK):
+                    raise DatabaseUnwritable(f"the database {what} {target} is read-only: nothing could be stored")
+            return
+        if before_open:
+            return
+        with self.engine.connect() as connection:
+            read_only = connection.exec_driver_sql("SHOW transaction_read_only").scalar()
+        if read_only == "on":
+            raise DatabaseUnwritable(
+                f"{redact(self.url)} is read-only (transaction_read_only): nothing could be stored"
+            )
 
     def session(self) -> Session:
         return self.sessions()
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:
-        """A session in one write transaction (on SQLite, holding the write lock from the start)."""
+        """A session in one write transaction (on SQLite, holding the write lock from the start).
+
+        Before it commits, the SQLite file is checked to be the one opened: a deleted or replaced
+        file rolls the transaction back (DatabaseFileChanged) rather than commit into the void."""
         with self.engine.connect() as connection:
             connection = connection.execution_options(**{WRITE_OPTION: True})
             with Session(bind=connection, expire_on_commit=False) as session, session.begin():
                 yield session
+                self.verify_file()
 
     def dispose(self) -> None:
         self.engine.dispose()
 
     def __repr__(self) -> str:
         return f"Database({redact(self.url)!r})"
+
+
+def _has_schema(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return _has_schema_connection(connection)
+
+
+def _has_schema_connection(connection: Connection) -> bool:
+    from sqlalchemy import inspect
+
+    return "alembic_version" in inspect(connection).get_table_names()
 
 
 def upsert(

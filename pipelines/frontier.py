@@ -23,6 +23,10 @@ from pipelines.db import Database, insert_many, insert_rows, select_in, upsert
 from pipelines.models import FrontierEntry, utcnow
 
 DISCOVERED, FETCHED, FAILED = "discovered", "fetched", "failed"
+#: robots.txt forbids it: never fetched, never retried (robots.txt answered; asking again changes nothing).
+FORBIDDEN = "forbidden"
+#: What Scrapy's RobotsTxtMiddleware says when it drops a request.
+ROBOTS_FORBIDDEN_REASON = "Forbidden by robots.txt"
 ARTICLE, LISTING = "article", "listing"
 
 
@@ -284,6 +288,29 @@ def record_failed(
                 "next_fetch_at": policy.retry_at(tries, now),
             }
         )
+    insert_many(
+        session,
+        upsert(dialect, FrontierEntry.__table__, ["url"], ["state", "attempts", "last_error", "next_fetch_at"]),
+        rows,
+    )
+
+
+def record_forbidden(session: Session, dialect: str, forbidden: dict[str, str], now: datetime) -> None:
+    """URLs robots.txt forbids: settled, not failed, so no later run or reconcile asks again."""
+    if not forbidden:
+        return
+    rows = [
+        {
+            "url": url,
+            "kind": LISTING if site.parse_search_url(url) else ARTICLE,
+            "state": FORBIDDEN,
+            "attempts": 1,
+            "last_error": reason[:1000],
+            "discovered_at": now,
+            "next_fetch_at": None,
+        }
+        for url, reason in forbidden.items()
+    ]
     insert_many(
         session,
         upsert(dialect, FrontierEntry.__table__, ["url"], ["state", "attempts", "last_error", "next_fetch_at"]),

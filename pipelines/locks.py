@@ -43,7 +43,7 @@ class JobLockHeld(RuntimeError):
         self.holder = holder
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -95,7 +95,7 @@ class JobLock:
         self._beat.start()
 
     def _stale(self, row: JobLockRow, now: datetime) -> bool:
-        if row.host == self.host and not _process_alive(row.pid):
+        if row.host == self.host and not process_alive(row.pid):
             return True
         return now - row.heartbeat_at > self.ttl
 

@@ -35,6 +35,18 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def known_revisions() -> set[str]:
+    return {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def newer_schema_message(current: str) -> str:
+    """A schema this fxcrawl does not know was written by a newer one: that is the one to run."""
+    return (
+        f"database schema {current} is newer than this fxcrawl knows ({head_revision()}): "
+        "upgrade fxcrawl (pip install -U fxcrawl, or pull and `make install`) and run it instead"
+    )
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config()
     with engine.begin() as connection:
@@ -56,11 +68,6 @@ def ensure_schema(engine: Engine) -> None:
             )
         upgrade(engine)
         return
-    script = ScriptDirectory.from_config(alembic_config())
-    known = {rev.revision for rev in script.walk_revisions()}
-    if current in known:
+    if current in known_revisions():
         raise SchemaMismatch(f"database schema {current} is behind this fxcrawl ({head}): run `fxcrawl db upgrade`")
-    raise SchemaMismatch(
-        f"database schema {current} is newer than this fxcrawl knows ({head}): upgrade fxcrawl, "
-        "or `fxcrawl db downgrade` with the newer version"
-    )
+    raise SchemaMismatch(newer_schema_message(current))

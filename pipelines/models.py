@@ -254,6 +254,7 @@ class CrawlRun(Base):
     """One crawl: when, with what arguments, how it ended and what it counted."""
 
     __tablename__ = "crawl_runs"
+    __table_args__ = (Index("ix_crawl_runs_open", "finished_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     spider: Mapped[str] = mapped_column(String(100))
@@ -275,6 +276,11 @@ class CrawlRun(Base):
     health: Mapped[str | None] = mapped_column(String(20))
     health_reasons: Mapped[list[str]] = mapped_column(default=list)
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The process running the crawl and when it last showed signs of life: a run left open by a
+    #: process that is gone (SIGKILL, power loss) is marked crashed by the next run.
+    host: Mapped[str | None] = mapped_column(String(200))
+    pid: Mapped[int | None]
+    heartbeat_at: Mapped[datetime | None]
 
 
 class Reject(Base):

@@ -217,6 +217,9 @@ def run_json(run: CrawlRun, with_stats: bool = False) -> dict[str, Any]:
         "job": run.job,
         "health": run.health,
         "health_reasons": list(run.health_reasons or []),
+        "host": run.host,
+        "pid": run.pid,
+        "heartbeat_at": site_time(run.heartbeat_at),
     }
     if with_stats:
         data["stats"] = run.stats

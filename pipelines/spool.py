@@ -19,10 +19,27 @@ from pathlib import Path
 from typing import Any
 
 from crawler.items import item_from_json, item_kind, to_jsonable
+from pipelines.db import identity_key, sqlite_path
 
 logger = logging.getLogger(__name__)
 
 _sequence = count()
+
+
+def spool_dir_for(base: Path | str | None, database_url: str) -> Path:
+    """The one spool of one database, found the same from any working directory and any
+    spelling of its URL: ``base`` (FXCRAWL_SPOOL_DIR, made absolute) or, by default, a ``spool``
+    folder beside the SQLite file, else the per-user data folder; then one folder per database
+    identity (dialect, host, port, name; the resolved file for SQLite; never credentials)."""
+    if base:
+        root = Path(base).expanduser().resolve()
+    elif (path := sqlite_path(database_url)) is not None:
+        root = path.parent / "spool"
+    else:
+        import platformdirs
+
+        root = platformdirs.user_data_path("fxcrawl") / "spool"
+    return root / identity_key(database_url)
 
 
 @dataclass
@@ -30,6 +47,7 @@ class ReplayResult:
     files: int = 0
     items: int = 0
     failed_files: int = 0
+    runs: int = 0
 
 
 class Spool:
@@ -50,6 +68,21 @@ class Spool:
         temporary.rename(final)
         return final
 
+    def write_run(self, run_id: int, values: dict[str, Any]) -> Path:
+        """A run's final row, for when the database is away as the run closes: replay finishes it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.directory / f"run-{run_id}.json"
+        temporary = final.with_suffix(".tmp")
+        with temporary.open("w", encoding="utf-8") as out:
+            json.dump({"run_id": run_id, "values": values}, out, ensure_ascii=False)
+            out.flush()
+            os.fsync(out.fileno())
+        temporary.rename(final)
+        return final
+
+    def run_files(self) -> list[Path]:
+        return sorted(self.directory.glob("run-*.json")) if self.directory.is_dir() else []
+
     def files(self) -> list[Path]:
         return sorted(self.directory.glob("*.jsonl")) if self.directory.is_dir() else []
 
@@ -61,8 +94,13 @@ class Spool:
         lines = path.read_text(encoding="utf-8").splitlines()[1:]
         return [item_from_json(record["kind"], record["item"]) for record in map(json.loads, lines)]
 
-    def replay(self, write: Callable[[list[Any]], Any]) -> ReplayResult:
-        """Write every spooled batch through ``write``; a file goes once its batch is stored."""
+    def replay(
+        self,
+        write: Callable[[list[Any]], Any],
+        finish_run: Callable[[int, dict[str, Any]], Any] | None = None,
+    ) -> ReplayResult:
+        """Write every spooled batch through ``write``; a file goes once its batch is stored.
+        Then, if every batch went in, the spooled final run rows through ``finish_run``."""
         result = ReplayResult()
         for path in self.files():
             items = self.read(path)
@@ -71,8 +109,18 @@ class Spool:
             except Exception as exc:
                 result.failed_files += 1
                 logger.warning("spool file %s not replayed yet: %s", path.name, exc)
-                break  # the database is still unhappy; keep order and try again later
+                return result  # the database is still unhappy; keep order and try again later
             path.unlink()
             result.files += 1
             result.items += len(items)
+        for path in self.run_files() if finish_run else []:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            try:
+                finish_run(int(record["run_id"]), record["values"])
+            except Exception as exc:
+                result.failed_files += 1
+                logger.warning("spooled run row %s not replayed yet: %s", path.name, exc)
+                return result
+            path.unlink()
+            result.runs += 1
         return result

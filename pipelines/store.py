@@ -7,7 +7,6 @@ every write an upsert, so replays and concurrent crawlers cannot store anything 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -36,7 +35,7 @@ from crawler.items import ArticleItem, ChannelEntryItem, FastNewsItem, RejectIte
 from crawler.logsafety import redact_text
 from crawler.parsing.text import clean
 from pipelines import frontier
-from pipelines.db import Database, insert_many, insert_rows, is_transient, redact, select_in, upsert
+from pipelines.db import Database, insert_many, insert_rows, is_transient, select_in, upsert
 from pipelines.frontier import RecrawlPolicy
 from pipelines.models import (
     Article,
@@ -50,8 +49,8 @@ from pipelines.models import (
     Topic,
     utcnow,
 )
-from pipelines.runs import database_for
-from pipelines.spool import Spool
+from pipelines.runs import database_for, finish_run
+from pipelines.spool import Spool, spool_dir_for
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +130,10 @@ class BatchWriter:
             for r in by_kind["reject"]
             if r.url and len(r.url) <= URL_MAX and (site.article_ref(r.url) or site.parse_search_url(r.url))
         }
+        forbidden = {url: why for url, why in failures.items() if frontier.ROBOTS_FORBIDDEN_REASON in why}
+        frontier.record_forbidden(session, dialect, forbidden, now)
+        counts["frontier/forbidden"] += len(forbidden)
+        failures = {url: why for url, why in failures.items() if url not in forbidden}
         frontier.record_failed(session, dialect, failures, self.policy, now)
 
     # -- tables -------------------------------------------------------------------------
@@ -401,7 +404,7 @@ class StorePipeline:
         retry_attempts: int = 15,
         retry_max_wait: float = 8.0,
         retry_budget: float = 90.0,
-        spool_dir: Path,
+        spool_dir: Path | str | None,
         policy: RecrawlPolicy | None = None,
     ) -> None:
         self.writer = BatchWriter(database, policy)
@@ -439,15 +442,22 @@ class StorePipeline:
             retry_attempts=settings.getint("FXCRAWL_STORE_RETRY_ATTEMPTS"),
             retry_max_wait=settings.getfloat("FXCRAWL_STORE_RETRY_MAX_WAIT"),
             retry_budget=settings.getfloat("FXCRAWL_STORE_RETRY_BUDGET"),
-            spool_dir=Path(settings.get("FXCRAWL_SPOOL_DIR")),
+            spool_dir=settings.get("FXCRAWL_SPOOL_DIR"),
             policy=RecrawlPolicy.from_settings(settings),
         )
 
     def open_spider(self) -> None:
-        if self.spool.files():
-            result = self.spool.replay(self.write)
+        if self.spool.files() or self.spool.run_files():
+            result = self.spool.replay(
+                self.write, lambda run_id, values: finish_run(self.writer.database, run_id, values)
+            )
             self.stats.inc_value("fxcrawl/spool/replayed_items", result.items)
-            logger.info("replayed %d spooled items from %d files before crawling", result.items, result.files)
+            logger.info(
+                "replayed %d spooled items from %d files and %d run rows before crawling",
+                result.items,
+                result.files,
+                result.runs,
+            )
         self.closing = False
         self.thread = threading.Thread(target=self._run, name="fxcrawl-store", daemon=True)
         self.thread.start()
@@ -565,11 +575,6 @@ class StorePipeline:
             wait,
             _one_line(exc),
         )
-
-
-def spool_dir_for(base: Path, database_url: str) -> Path:
-    """Each database gets its own spool, so a batch is only ever replayed where it belongs."""
-    return base / hashlib.sha256(redact(database_url).encode()).hexdigest()[:12]
 
 
 def _fit(text: str | None, limit: int) -> str:

@@ -205,7 +205,12 @@ def worker_on_own_redis(db: str, tmp_path: Path, job: str, max_outage: int):
                 "-s",
                 "CONCURRENT_REQUESTS=2",
             )
-            time.sleep(4)  # mid-crawl
+            deadline = time.monotonic() + 60  # mid-crawl: it has stored something (not a fixed sleep: a
+            while time.monotonic() < deadline:  # busy machine may take longer than that to start a worker)
+                with contextlib.suppress(Exception):
+                    if stored(db)[0] > 0:
+                        break
+                time.sleep(0.2)
             yield crawl, own
     finally:
         own.stop()

@@ -36,7 +36,7 @@ from crawler.downloadermiddlewares import (
 from crawler.replay.faults import parse_step, recode
 from crawler.replay.server import FIXTURE_SITE, ReplayServer
 from pipelines.db import Database
-from pipelines.models import Article, CrawlRun, FrontierEntry, Reject, SearchHit
+from pipelines.models import Article, CrawlRun, FrontierEntry, Reject, SearchHit, utcnow
 
 MiB = 1024 * 1024
 LISTING = json.loads((FIXTURE_SITE / "search" / "现代" / "article" / "page-953.expected.json").read_text())
@@ -419,3 +419,26 @@ def test_robots_txt_is_obeyed_and_an_unreachable_one_disallows_the_site(
         assert "1049185" not in requested_ids and "1049176" in requested_ids
         assert set(articles) == set(ARTICLES) - {1049185}
         assert stats["robotstxt/forbidden"] == 1
+
+
+def test_a_robots_forbidden_url_is_dropped_at_once_counted_once_and_never_owed_again(tmp_path: Path) -> None:
+    from pipelines.frontier import FORBIDDEN, Frontier, RecrawlPolicy
+
+    db, log = f"sqlite:///{tmp_path / 'fx.db'}", tmp_path / "access.log"
+    forbidden = site.article_url(3039185)
+    with fault_server(log, "--robots", "disallow:/article/3039185") as server:
+        done = crawl(server, db, tmp_path, "FXCRAWL_FRONTIER_RETRY_DELAY=0")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "/article/3039185" not in [e["path"] for e in access(log)]
+    stats = last_run(db).stats
+    assert stats["robotstxt/forbidden"] == 1 and stats["fxcrawl/store/frontier/forbidden"] == 1
+    database = Database(db)
+    with database.session() as session:
+        entry = session.scalars(select(FrontierEntry).where(FrontierEntry.url == forbidden)).one()
+        rejects = session.scalars(select(Reject).where(Reject.url == forbidden)).all()
+    # settled: no later run (nor `reconcile`) asks for it again, however long it waits
+    owed = Frontier(database, RecrawlPolicy(retry_delay=timedelta(0))).pending(now=utcnow() + timedelta(days=365))
+    database.dispose()
+    assert entry.state == FORBIDDEN and "robots.txt" in (entry.last_error or "")
+    assert len(rejects) == 1
+    assert forbidden not in {known.url for known in owed}

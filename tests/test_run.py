@@ -58,11 +58,20 @@ def test_sigterm_mid_crawl_flushes_what_the_crawl_holds(tmp_path: Path) -> None:
 def test_two_crawls_writing_one_sqlite_file_both_succeed(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'shared.db'}"
     Database(db).prepare().dispose()  # both crawls find the schema in place
+    # Two jobs (two crawls of one job, or of the spider without --job, run one after the other)
     commands = [
         crawl_command(
-            db, tmp_path / "spool", 30, "-s", "FXCRAWL_STORE_BATCH_SIZE=5", "-s", "FXCRAWL_STORE_MAX_DELAY=0.05"
+            db,
+            tmp_path / "spool",
+            30,
+            "-s",
+            "FXCRAWL_STORE_BATCH_SIZE=5",
+            "-s",
+            "FXCRAWL_STORE_MAX_DELAY=0.05",
+            "--job",
+            f"job-{n}",
         )
-        for _ in range(2)
+        for n in range(2)
     ]
     processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
     outputs = [p.communicate(timeout=120) for p in processes]
@@ -138,3 +147,42 @@ def test_database_unwritable_mid_crawl_spools_then_replay_stores_each_once(datab
 def _spooled_articles(spool: Spool):
     for path in spool.files():
         yield from (item for item in Spool.read(path) if item_kind(item) == "article")
+
+
+def test_a_second_crawl_of_the_spider_without_job_waits_or_is_skipped_and_fetches_nothing_meanwhile(
+    tmp_path: Path,
+) -> None:
+    from crawler.cli import EXIT_SKIPPED
+    from pipelines.locks import JobLock
+
+    db = f"sqlite:///{tmp_path / 'fx.db'}"
+    database = Database(db).prepare()
+    first = JobLock(database, "crawl:search")  # a first crawl of the spider, running
+    first.acquire()
+    log = tmp_path / "access.log"
+    try:
+        skipped = subprocess.run(
+            crawl_command(db, tmp_path / "spool", 3, "--no-wait", "--access-log", str(log)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert skipped.returncode == EXIT_SKIPPED, skipped.stderr[-2000:]
+        assert "skipped: job 'crawl:search' is already running" in skipped.stderr
+        waiting = subprocess.Popen(
+            crawl_command(db, tmp_path / "spool", 3, "--access-log", str(log)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(4)
+        assert waiting.poll() is None  # it waits for the first
+        assert not log.exists() or log.read_text() == ""  # and has fetched nothing meanwhile
+    finally:
+        first.release()
+    _, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err[-2000:]
+    assert "waiting: job 'crawl:search' is already running" in err
+    with database.session() as session:
+        assert session.scalar(select(func.count(Article.id))) == 30
+    database.dispose()

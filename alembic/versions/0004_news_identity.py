@@ -1,7 +1,7 @@
 """the real site's shape: articles keyed by newsId, their topics and symbols, channel lists, 快讯
 
 Revision ID: 0004_news_identity
-Revises: 0003
+Revises: 0003_run_ledger
 Create Date: 2026-12-02
 
 An article's identity is its newsId, whatever the keyword or encoding of the URL it was
@@ -24,7 +24,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0004_news_identity"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0003_run_ledger"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
