@@ -333,7 +333,9 @@ def search(
     found = {
         article.id: (article, name)
         for article, name in session.execute(
-            select(Article, Source.name).join(Source, Article.source_id == Source.id).where(Article.id.in_([id_ for id_, _ in ids]))
+            select(Article, Source.name)
+            .join(Source, Article.source_id == Source.id)
+            .where(Article.id.in_([id_ for id_, _ in ids]))
         )
     }
     results = []

@@ -236,7 +236,9 @@ def test_revised_articles_are_found_by_their_new_text_only(database_url: str) ->
     url = "https://www.fx168news.com/article/77"
     store_items(database_url, [article_item(url, title="旧标题", body=["原来的正文讲改革。"])])
     store_items(database_url, [article_item(url, title="新标题", body=["修订后的正文讲开放。"])])
-    store_items(database_url, [article_item(url, title="新标题", body=["再修订的正文讲开放。"], published="2023-03-01 10:00")])
+    store_items(
+        database_url, [article_item(url, title="新标题", body=["再修订的正文讲开放。"], published="2023-03-01 10:00")]
+    )
     database = Database(database_url)
     with database.session() as session:
         assert fulltext.search(session, "改革").results == []
@@ -264,7 +266,7 @@ def test_ranking_snippets_and_phrases(database_url: str) -> None:
     database = Database(database_url)
     with database.session() as session:
         ranked = fulltext.search(session, "现代", rank=True).results
-        assert [r["id"] for r in ranked][0] == session.scalar(select(Article.id).where(Article.title == "现代"))
+        assert next(r["id"] for r in ranked) == session.scalar(select(Article.id).where(Article.title == "现代"))
         assert all("score" in r for r in ranked)
         phrase = fulltext.search(session, '"federal reserve"').results
         assert [r["title"] for r in phrase] == ["Fed"]
