@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from pipelines.models import Article, ArticleRevision, CrawlRun, HotEntry, Source, Topic
@@ -46,27 +46,28 @@ def articles(
     limit: int = 50,
 ) -> Page:
     """Newest first (unknown dates last), ``limit`` at a time after ``cursor``."""
-    query = select(Article, Source.name).join(Source, Article.source_id == Source.id)
+    base = select(Article, Source.name).join(Source, Article.source_id == Source.id)
     if source:
-        query = query.where(Source.name == source)
+        base = base.where(Source.name == source)
     if since:
-        query = query.where(Article.published_at >= since)
+        base = base.where(Article.published_at >= since)
     if until:
-        query = query.where(Article.published_at < until)
-    if cursor:
-        published, id_ = _parse_article_cursor(cursor)
-        if published is None:
-            query = query.where(Article.published_at.is_(None), Article.id < id_)
-        else:
-            query = query.where(
-                or_(
-                    Article.published_at < published,
-                    and_(Article.published_at == published, Article.id < id_),
-                    Article.published_at.is_(None),
-                )
-            )
-    query = query.order_by(Article.published_at.desc().nulls_last(), Article.id.desc()).limit(limit + 1)
-    rows = session.execute(query).all()
+        base = base.where(Article.published_at < until)
+    published, id_ = _parse_article_cursor(cursor) if cursor else (None, None)
+    rows: list[Any] = []
+    # Dated articles first, then undated: two index-ordered range reads, each a plain
+    # (published_at, id) walk down ix_articles_published_at. One ORDER BY … NULLS LAST with an
+    # OR in the cursor condition made both databases read and sort every row.
+    if published is not None or id_ is None:
+        dated = base.where(Article.published_at.is_not(None))
+        if published is not None:
+            dated = dated.where(tuple_(Article.published_at, Article.id) < tuple_(published, id_))
+        rows = session.execute(dated.order_by(Article.published_at.desc(), Article.id.desc()).limit(limit + 1)).all()
+    if len(rows) <= limit and not (since or until):
+        undated = base.where(Article.published_at.is_(None))
+        if published is None and id_ is not None:
+            undated = undated.where(Article.id < id_)
+        rows += session.execute(undated.order_by(Article.id.desc()).limit(limit + 1 - len(rows))).all()
     items = [article_json(article, name) for article, name in rows[:limit]]
     more = len(rows) > limit
     last = rows[limit - 1][0] if more else None

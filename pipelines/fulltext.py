@@ -37,11 +37,11 @@ SQLite, ts_rank on PostgreSQL), so a word in half the store costs no more than a
 from __future__ import annotations
 
 import re
-from operator import add
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import add
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, text
@@ -85,15 +85,37 @@ def normalize(value: str) -> str:
     return unicodedata.normalize("NFKC", value).lower()
 
 
+def _split(value: str) -> list[tuple[str, str]]:
+    """(cjk, latin) runs of ``value``, each run NFKC-normalised and lower-cased on its own.
+
+    Normalising run by run, not the whole text, matters for speed: Chinese text is full of
+    full-width punctuation, which sends NFKC down its slow path (about 1 ms for a
+    1,000-character body), while a run of ideographs is normally already in NFKC (checked in
+    microseconds). Punctuation separates runs whether normalised or not.
+    """
+    out: list[tuple[str, str]] = []
+    for cjk, latin in _RUNS.findall(value):
+        run = cjk or latin
+        if cjk and unicodedata.is_normalized("NFKC", run):
+            out.append((cjk, ""))
+            continue
+        folded = (run if run.isascii() else unicodedata.normalize("NFKC", run)).lower()
+        if latin and folded.isascii() and folded.isalnum():
+            out.append(("", folded))
+        else:
+            out.extend(_RUNS.findall(folded))
+    return out
+
+
 def runs(value: str) -> list[tuple[str, bool]]:
-    """The normalised text's runs as (run, is_cjk)."""
-    return [(cjk or latin, bool(cjk)) for cjk, latin in _RUNS.findall(normalize(value))]
+    """The text's runs as (normalised run, is_cjk)."""
+    return [(cjk or latin, bool(cjk)) for cjk, latin in _split(value)]
 
 
 def analyze(value: str) -> list[str]:
     """Index tokens: CJK bigrams plus each run's last character, Latin words and numbers whole."""
     tokens: list[str] = []
-    for cjk, latin in _RUNS.findall(normalize(value)):
+    for cjk, latin in _split(value):
         if cjk:
             tokens.extend([cjk[i : i + 2] for i in range(len(cjk) - 1)])
             tokens.append(cjk[-1])
@@ -107,7 +129,7 @@ def document(title: str, body: str) -> str:
     with C-level joins: this runs for every article the store writes)."""
     parts: list[str] = []
     append = parts.append
-    for cjk, latin in _RUNS.findall(normalize(f"{title}\n{body}")):
+    for cjk, latin in _split(f"{title}\n{body}"):
         if cjk:
             if len(cjk) > 1:
                 append(" ".join(map(add, cjk, cjk[1:])))
@@ -221,6 +243,21 @@ def rebuild(connection: Connection, batch: int = 2000) -> int:
             return count
         _write(connection, rows)
         last, count = rows[-1][0], count + len(rows)
+
+
+def bulk_build(connection: Connection) -> int:
+    """Index every stored article into the empty index, faster than article by article:
+    PostgreSQL builds the GIN index once at the end rather than maintaining it row by row;
+    SQLite merges the FTS5 segments afterwards. The migration uses this."""
+    postgres = connection.dialect.name != "sqlite"
+    if postgres:
+        connection.exec_driver_sql("DROP INDEX ix_article_search_document")
+    count = rebuild(connection)
+    if postgres:
+        connection.exec_driver_sql(_POSTGRES_DDL[1])
+    else:
+        optimize(connection)
+    return count
 
 
 def index_articles(session: Session, urls: Sequence[str]) -> None:
@@ -533,9 +570,7 @@ def _latin_boundary(value: str, start: int, end: int) -> bool:
 def _hits(value: str, query: Query) -> list[tuple[int, int]]:
     """Where the query's terms occur in ``value`` (normalised text; same length as the original
     for the text this site serves, where NFKC changes nothing), merged and sorted."""
-    folded = normalize(value)
-    if len(folded) != len(value):
-        folded = value.lower()
+    folded = value.lower()  # same length for the text this site serves; NFKC would shift offsets
     spans: list[tuple[int, int]] = []
     for term, cjk in query.highlights:
         for match in re.finditer(re.escape(term), folded):

@@ -26,7 +26,7 @@ def upgrade() -> None:
     """Create the index and fill it from the articles table."""
     connection = op.get_bind()
     fulltext.create(connection)
-    fulltext.rebuild(connection)
+    fulltext.bulk_build(connection)
 
 
 def downgrade() -> None:
