@@ -287,8 +287,27 @@ def _write(connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
             " VALUES (%s, %s, %s, to_tsvector('simple', %s))"
             " ON CONFLICT (article_id) DO UPDATE SET source_id = excluded.source_id,"
             " published_at = excluded.published_at, document = excluded.document",
-            [(id_, source_id, published, document(title, body)) for id_, title, body, published, source_id in rows],
+            [(id_, source_id, published, _pg_document(title, body)) for id_, title, body, published, source_id in rows],
         )
+
+
+#: PostgreSQL refuses a tsvector over 1 MB (about 12 bytes a token here): a document keeps at
+#: most this many tokens.
+_PG_TOKENS_MAX = 60_000
+
+
+def _pg_document(title: str, body: str) -> str:
+    """The tokens for to_tsvector; for a giant article (over 60,000 tokens, some 50,000
+    characters of Chinese) each distinct token once, at most 60,000 of them, first seen first:
+    such an article is then only partly searchable, where the alternative is a batch that
+    never commits."""
+    text = document(title, body)
+    if len(text) < 3 * _PG_TOKENS_MAX:
+        return text
+    tokens = text.split()
+    if len(tokens) <= _PG_TOKENS_MAX:
+        return text
+    return " ".join(list(dict.fromkeys(tokens))[:_PG_TOKENS_MAX])
 
 
 def _write_sqlite(connection: Connection, rows: Sequence[Sequence[Any]]) -> None:

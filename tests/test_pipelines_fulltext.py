@@ -334,3 +334,14 @@ def test_search_equals_a_scan_on_the_bundled_articles_after_a_replay_crawl(datab
     for query in sorted(words):
         assert_same(database, articles, query)
     database.dispose()
+
+
+def test_a_giant_article_is_stored_and_found(database_url: str) -> None:
+    rng = random.Random(9)
+    body = ["".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(2000)) for _ in range(150)]  # 300,000 characters
+    body[0] = "开头的现代" + body[0]
+    store_items(database_url, [article_item("https://www.fx168news.com/article/31", title="巨型", body=body)])
+    database = Database(database_url)
+    with database.session() as session:  # stored (not spooled), and found by its first words at least
+        assert [r["title"] for r in fulltext.search(session, "巨型 现代").results] == ["巨型"]
+    database.dispose()
