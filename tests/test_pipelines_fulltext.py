@@ -323,7 +323,7 @@ def test_search_equals_a_scan_on_the_bundled_articles_after_a_replay_crawl(datab
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert crawl.returncode == 0, crawl.stderr
     database = Database(database_url)
