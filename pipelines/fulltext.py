@@ -53,6 +53,8 @@ from pipelines.queries import article_json
 
 #: How many of the newest matches relevance ranking scores.
 RANK_CANDIDATES = 1000
+#: PostgreSQL: how many of the newest rows a search reads before it asks the GIN index instead.
+PROBE_ROWS = 500
 #: Tables (and FTS5 shadow tables) the index owns; they are not in the models.
 INDEX_TABLES = frozenset(
     {
@@ -508,21 +510,21 @@ class _PostgresFinder(_Finder):
         self, session: Session, limit: int, rank: bool, cursor: str | None
     ) -> tuple[list[tuple[int, float]], str | None]:
         self.params["q"] = self.query.tsquery()
-        where = ["s.document @@ to_tsquery('simple', :q)"]
+        match = "s.document @@ to_tsquery('simple', :q)"
+        filters = []
         if self.source_id is not None:
-            where.append("s.source_id = :source_id")
+            filters.append("s.source_id = :source_id")
             self.params["source_id"] = self.source_id
-        where += self._dates("s")
+        filters += self._dates("s")
         texts = self._texts("a")
         join = " JOIN articles a ON a.id = s.article_id" if texts else ""
-        where += texts
         order = "ORDER BY s.published_at DESC NULLS LAST, s.article_id DESC"
         if rank:
             offset = _offset(cursor)
             inner = (
                 "SELECT s.article_id AS id, ts_rank(s.document, to_tsquery('simple', :q)) AS score,"
-                f" s.published_at AS p FROM article_search s{join} WHERE {' AND '.join(where)} {order}"
-                f" LIMIT {RANK_CANDIDATES}"
+                f" s.published_at AS p FROM article_search s{join} WHERE {' AND '.join([match, *filters, *texts])}"
+                f" {order} LIMIT {RANK_CANDIDATES}"
             )
             rows = self._execute(
                 session,
@@ -532,12 +534,27 @@ class _PostgresFinder(_Finder):
             more = len(rows) > limit
             return [(r[0], float(r[1])) for r in rows[:limit]], (f"r{offset + limit}" if more else None)
         if cursor is not None:
-            where.append(self._after(cursor))
+            filters.append(self._after(cursor))
+        # Newest first: a word in many articles is found by walking the newest rows, a rare one
+        # through GIN. PostgreSQL's estimate for a rare lexeme is a guess, and a wrong guess walks
+        # the whole table (seconds), so the choice is made here: walk at most PROBE_ROWS of the
+        # newest rows; if they hold a full page, that is the answer, else ask GIN for every match.
+        newest = (
+            f"SELECT s.article_id, s.published_at, s.document FROM article_search s"
+            f" WHERE {' AND '.join(filters) or 'TRUE'} {order} LIMIT {PROBE_ROWS}"
+        )
         rows = self._execute(
             session,
-            f"SELECT s.article_id, s.published_at FROM article_search s{join} WHERE {' AND '.join(where)} {order}"
-            f" LIMIT {limit + 1}",
+            f"SELECT s.article_id, s.published_at FROM ({newest}) s{join}"
+            f" WHERE {' AND '.join([match, *texts])} {order} LIMIT {limit + 1}",
         )
+        if len(rows) <= limit:
+            rows = self._execute(
+                session,
+                f"WITH m AS MATERIALIZED (SELECT s.article_id, s.published_at FROM article_search s{join}"
+                f" WHERE {' AND '.join([match, *filters, *texts])})"
+                f" SELECT article_id, published_at FROM m s {order} LIMIT {limit + 1}",
+            )
         more = len(rows) > limit
         rows = rows[:limit]
         if not more:
