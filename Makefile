@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench golden clean
+.PHONY: install run test lint bench bench-large golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ golden: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# Full-text search on a large synthetic store (SQLite and PostgreSQL); hours at the default size.
+BENCH_LARGE_ARTICLES ?= 1000000
+bench-large: install
+	$(BIN)/python -m benchmarks.search_large --articles $(BENCH_LARGE_ARTICLES)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

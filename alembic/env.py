@@ -9,6 +9,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
+from pipelines.fulltext import include_name
 from pipelines.models import Base
 
 config = context.config
@@ -21,6 +22,7 @@ def run_with(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,  # the full-text index's tables are not models
     )
     with context.begin_transaction():
         context.run_migrations()

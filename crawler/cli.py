@@ -763,6 +763,54 @@ def cmd_fixtures_generate(args: argparse.Namespace) -> int:
 # -- parser -------------------------------------------------------------------------------
 
 
+# -- search and the web view (issue 17) ---------------------------------------------------
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from pipelines import fulltext
+
+    since, until = _when(args.since), _when(args.until, end_of_day=True)
+    try:
+        query = fulltext.parse_query(args.query)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with _database(args).session() as session:
+        rows = fulltext.search(
+            session, query, source=args.source, since=since, until=until, limit=args.limit, rank=args.rank
+        ).results
+    if args.json:
+        _print_json(rows)
+        return 0
+    for row in rows:
+        row["published"] = (row["published_at"] or "")[:16].replace("T", " ")
+        row["snippet"] = fulltext.marked(row["snippet"], row["snippet_marks"])
+    columns = [("id", "id", 8), ("published", "published", 16), ("source", "source", 12), ("title", "title", 40)]
+    if args.rank:
+        columns.append(("score", "score", 8))
+    _table(rows, [*columns, ("snippet", "snippet", 60)], "no articles match")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from webview.app import serve
+
+    return serve(args.db, host=args.host, port=args.port)
+
+
+def _search_and_serve(commands: Any, command: Callable[..., Parser], db: Parser, as_json: Parser) -> None:
+    """`fxcrawl search QUERY` and `fxcrawl serve`."""
+    search = command(commands, "search", cmd_search, "full-text search of the stored articles", [db, as_json])
+    search.add_argument("query", metavar="QUERY", help='words, 现代 or "a phrase"; every term must match')
+    search.add_argument("--source", help="only this source (e.g. 金融界)")
+    search.add_argument("--since", help="published at or after (Asia/Shanghai), e.g. 2023-02-24")
+    search.add_argument("--until", help="published before the end of this day or at this time")
+    search.add_argument("--limit", type=_positive, default=20)
+    search.add_argument("--rank", action="store_true", help="by relevance among the newest 1,000 matches")
+    serve = command(commands, "serve", cmd_serve, "read-only web view and JSON API of the store", [db])
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+
+
 def build_parser() -> Parser:
     db = Parser(add_help=False)
     db.add_argument(
@@ -856,6 +904,7 @@ def build_parser() -> Parser:
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    _search_and_serve(commands, command, db, as_json)
     articles = commands.add_parser("articles", help="stored articles").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )

@@ -34,7 +34,7 @@ from crawler import site
 from crawler.items import ArticleItem, ChannelEntryItem, FastNewsItem, RejectItem, SearchHitItem, item_kind
 from crawler.logsafety import redact_text
 from crawler.parsing.text import clean
-from pipelines import frontier
+from pipelines import frontier, fulltext
 from pipelines.db import Database, insert_many, insert_rows, is_transient, select_in, upsert
 from pipelines.frontier import RecrawlPolicy
 from pipelines.models import (
@@ -237,6 +237,7 @@ class BatchWriter:
             insert_rows(session, stmt, _REVISION_ROW, revisions)
         if rows:
             insert_rows(session, upsert(dialect, Article.__table__, ["url"], _ARTICLE_UPDATE), _ARTICLE_ROW, rows)
+            fulltext.index_articles(session, [row[0] for row in rows])  # the search index, same transaction
         next_visit = self.policy.revisits(now)
         fetched_row = frontier.fetched_row
         # Each article's URL, and the one it was fetched from when its canonical link names another

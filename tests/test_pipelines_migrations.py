@@ -7,6 +7,7 @@ from sqlalchemy import inspect, text
 
 from pipelines import migrations
 from pipelines.db import Database
+from pipelines.fulltext import include_name
 from pipelines.migrations import SchemaMismatch, current_revision, head_revision
 from pipelines.models import Base
 
@@ -31,7 +32,10 @@ def test_a_fresh_database_is_built_by_the_migrations(database_url: str) -> None:
 def test_the_migrations_build_exactly_the_models(database_url: str) -> None:
     database = Database(database_url).prepare()
     with database.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_name}),
+            Base.metadata,
+        )
     database.dispose()
     assert diff == []
 

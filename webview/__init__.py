@@ -1,0 +1,1 @@
+"""fxcrawl's read-only web view and JSON API (`fxcrawl serve`)."""
