@@ -861,17 +861,17 @@ def build_parser() -> Parser:
     crawl_options.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     crawl_options.add_argument("--job", help="the scheduled job this crawl runs for (one at a time, health per job)")
     crawl_options.add_argument(
+        "--no-wait",
+        action="store_true",
+        help=f"without --job: skip (exit {EXIT_SKIPPED}) rather than wait while another crawl of the spider runs",
+    )
+    crawl_options.add_argument(
         "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="override a Scrapy or fxcrawl setting"
     )
     search = command(crawl, "search", cmd_crawl, "crawl keyword search results and their articles", [db, crawl_options])
     search.add_argument("--keyword", default="现代")
     search.add_argument("--pages", help="page ranges, e.g. 951-955 or 1,951-955,1000 (default: from page 1)")
     search.add_argument("--max-pages", type=_positive, help="fetch at most this many listing pages")
-    search.add_argument(
-        "--no-wait",
-        action="store_true",
-        help=f"without --job: skip (exit {EXIT_SKIPPED}) rather than wait while another crawl of the spider runs",
-    )
     search.add_argument(
         "--distributed",
         action="store_true",

@@ -626,7 +626,7 @@ def snippet(title: str, body: str, query: Query, width: int = 120) -> tuple[str,
     """A passage of the body around the first hit (or its start), and where the hits are in it."""
     body_flat = " ".join(body.split())
     spans = _hits(body_flat, query)
-    start = max(0, spans[0][0] - width // 3) if spans else 0
+    start = max(0, spans[0][0] - min(width // 3, 12)) if spans else 0  # a short lead: narrow columns show the hit
     end = min(len(body_flat), start + width)
     prefix = "…" if start > 0 else ""
     suffix = "…" if end < len(body_flat) else ""
