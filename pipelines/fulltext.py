@@ -632,7 +632,7 @@ def snippet(title: str, body: str, query: Query, width: int = 120) -> tuple[str,
     suffix = "…" if end < len(body_flat) else ""
     passage = prefix + body_flat[start:end] + suffix
     shift = len(prefix) - start
-    marks = [[s + shift, min(e, end) + shift] for s, e in spans if s >= start and s < end]
+    marks = [[s + shift, e + shift] for s, e in spans if s >= start and e <= end]  # whole hits only
     return passage, marks
 
 
