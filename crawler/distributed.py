@@ -35,6 +35,7 @@ from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.misc import load_object
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.scheduler import Scheduler
 from scrapy_redis.spiders import RedisMixin
@@ -138,7 +139,21 @@ class ResilientScheduler(Scheduler):
         return instance
 
     def open(self, spider: Any) -> None:
-        super().open(spider)
+        """scrapy-redis 0.9.1's open, logging through the logger (it calls ``spider.log``, which
+        Scrapy 2.19 deprecates, whenever a worker joins a queue that already holds requests)."""
+        self.spider = spider
+        self.queue = load_object(self.queue_cls)(
+            server=self.server,
+            spider=spider,
+            key=self.queue_key % {"spider": spider.name},
+            serializer=self.serializer,
+        )
+        if not self.df:
+            self.df = load_object(self.dupefilter_cls).from_spider(spider)
+        if self.flush_on_start:
+            self.flush()
+        if queued := len(self.queue):
+            logger.info("joining a shared queue that holds %d requests", queued)
         spider.redis_down = self._down  # the spider meets Redis errors too, when idle
 
     def _down(self, exc: Exception) -> None:

@@ -194,9 +194,10 @@ class IncrementalMiddleware:
                 streak += 1
         stop = streak >= self.stop_after
         next_url = None
+        out: list[Any] = []
         for item in results:
             if not isinstance(item, Request):
-                yield item
+                out.append(item)
             elif item.meta.get(NEXT_PAGE):
                 if stop:
                     self._count("stopped_paging")
@@ -207,18 +208,22 @@ class IncrementalMiddleware:
                     continue
                 item.meta[STREAK] = streak
                 next_url = item.url
-                yield item
+                out.append(item)
             elif (decision := decisions.get(key := site.canonical_url(item.url, self.fetch_base))) == "skip":
                 self._count("skipped_details")
             elif decision == "revisit":
                 self._count("conditional_requests")
-                yield _conditional(item, known[key])
+                out.append(_conditional(item, known[key]))
             else:
-                yield item
+                out.append(item)
         search = site.parse_search_url(response.url) is not None
         if not search:
             next_url = None  # only a search walk is resumed from the frontier; other lists start afresh
+        # Written before any request leaves: once one is in the shared queue (and its fingerprint in
+        # the dupefilter), a worker killed before this write would leave no record of it anywhere,
+        # and the page fetched again after `reconcile` would have its links filtered as seen.
         self._record([hit for hit in hits if not isinstance(hit, FastNewsItem)], canonical, next_url, response)
+        yield from out
         unreadable = any(isinstance(r, RejectItem) and r.url == response.url for r in results)
         if search and not unreadable:  # recorded after its results, so a crash never marks a page read too early
             yield ListingVisitedItem(

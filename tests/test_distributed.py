@@ -258,3 +258,32 @@ def test_idle_workers_look_at_the_shared_queue_often() -> None:
     spider.poll_often()
     assert engine._SLOT_HEARTBEAT_INTERVAL == 0.25
     assert ExecutionEngine._SLOT_HEARTBEAT_INTERVAL == 5.0  # other engines keep Scrapy's
+
+
+def test_a_worker_joining_a_queue_that_holds_requests_warns_of_nothing_deprecated(redis_server_url: str) -> None:
+    """scrapy-redis 0.9.1 greets a non-empty queue with ``spider.log``, deprecated in Scrapy 2.19:
+    the chaos test met it whenever the second worker started after the first had queued."""
+    import uuid
+    import warnings
+
+    from scrapy import Request
+    from scrapy.utils.test import get_crawler
+
+    from crawler.distributed import DistributedSearchSpider, ResilientScheduler, distributed_settings
+
+    job = f"join-{uuid.uuid4().hex[:8]}"
+    crawler = get_crawler(DistributedSearchSpider, settings_dict=distributed_settings(redis_server_url, job))
+    server = redis.Redis.from_url(redis_server_url)
+    try:
+        first = ResilientScheduler.from_crawler(crawler)
+        spider = DistributedSearchSpider.from_crawler(crawler, keyword="现代")
+        first.open(spider)
+        first.enqueue_request(Request("http://127.0.0.1/article/1049903"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            second = ResilientScheduler.from_crawler(crawler)
+            second.open(spider)
+        assert len(second.queue) == 1
+    finally:
+        for key in server.scan_iter(f"fxcrawl:{job}:*"):
+            server.delete(key)

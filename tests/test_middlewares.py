@@ -252,3 +252,41 @@ def test_the_frontier_start_requests_cover_a_dead_runs_leftovers(tmp_path: Path)
         assert session.scalar(select(FrontierEntry.state).where(FrontierEntry.url == leftover)) == "fetched"
         assert session.scalar(select(func.count(Article.id)).where(Article.url == leftover)) == 1
     database.dispose()
+
+
+def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves() -> None:
+    """A distributed worker killed between "requests in the shared queue" and "frontier written"
+    left no record of them: the page fetched again after `reconcile` had its links filtered as
+    seen by the shared dupefilter, and ten articles were never stored (CI, chaos seed 0)."""
+    from scrapy import Request
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
+
+    from crawler.items import SearchHitItem
+    from crawler.middlewares import IncrementalMiddleware
+    from crawler.spiders.portal import LISTING, NEXT_PAGE
+    from pipelines.frontier import RecrawlPolicy
+
+    events: list[str] = []
+
+    class Frontier:
+        policy = RecrawlPolicy()
+
+        def lookup(self, urls):
+            return {}
+
+        def discover(self, hits, next_listing, walk_until):
+            events.append(f"discover {len(hits)} next={next_listing is not None}")
+
+    crawler = get_crawler(settings_dict={"FXCRAWL_BASE_URL": site.CANONICAL_BASE})
+    middleware = IncrementalMiddleware(crawler, Frontier(), stop_after=50)  # type: ignore[arg-type]
+    listing = site.search_url("现代", 2)
+    response = HtmlResponse(listing, body=b"", request=Request(listing, meta={LISTING: True}, cb_kwargs={"last": 3}))
+    article = f"{site.CANONICAL_BASE}/article/1049903"
+    hit = SearchHitItem("现代", "文章", 2, 1, article, "t", "s", [], "金融界", None, "2026-01-01")
+    results = [hit, Request(article), Request(site.search_url("现代", 3), meta={NEXT_PAGE: True})]
+    for out in middleware._filter_listing(response, results):
+        if isinstance(out, Request):
+            events.append(f"request {out.url}")
+    assert events[0] == "discover 1 next=True", events
+    assert len(events) == 3
