@@ -1,6 +1,6 @@
 """Alembic environment: fxcrawl's models are the target; the connection comes from fxcrawl.
 
-``pipelines.migrations`` hands a live connection in ``config.attributes["connection"]``; the
+``storage.migrations`` hands a live connection in ``config.attributes["connection"]``; the
 plain ``alembic`` command line uses ``-x url=…`` or $DATABASE_URL instead.
 """
 
@@ -9,8 +9,8 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from pipelines.fulltext import include_name
-from pipelines.models import Base
+from storage.fulltext import include_name
+from storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from crawler import site
-from crawler.items import ArticleItem, SearchHitItem, SourceItem
-from crawler.replay.generator import GeneratedSite, search_hit
+from fx168 import site
+from fx168.items import ArticleItem, SearchHitItem, SourceItem
+from replay.generator import GeneratedSite, search_hit
 
 KEYWORD = "现代"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -181,7 +181,7 @@ def run_real_pipelines(
     from scrapy.exceptions import DropItem
     from scrapy.utils.misc import build_from_crawler, load_object
 
-    from pipelines.runs import database_for
+    from storage.runs import database_for
 
     if spool_dir is not None:
         settings.setdefault("FXCRAWL_SPOOL_DIR", str(spool_dir))
@@ -234,8 +234,8 @@ def startup_frozen() -> Iterator[None]:
 
 
 def prepared_database(database_url: str) -> Any:
-    """A pipelines.db.Database with the project's schema, built the way the crawl builds it."""
-    from pipelines.db import Database
+    """A storage.db.Database with the project's schema, built the way the crawl builds it."""
+    from storage.db import Database
 
     database = Database(database_url)
     if hasattr(database, "prepare"):
@@ -286,7 +286,7 @@ def sqlite_url(path: os.PathLike[str] | str) -> str:
 def table_count(database_url: str, model: Any) -> int:
     from sqlalchemy import func, select
 
-    from pipelines.db import Database
+    from storage.db import Database
 
     database = Database(database_url)
     try:

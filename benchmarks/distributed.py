@@ -32,15 +32,15 @@ from benchmarks.common import (
     ratio,
 )
 from benchmarks.e2e import server_cpu_seconds
-from crawler import site
-from crawler.replay.generator import GeneratedSite
-from crawler.replay.server import ReplayServer
+from fx168 import site
+from replay.generator import GeneratedSite
+from replay.server import ReplayServer
 
 DELAY = 0.05  # seconds the fixture server waits before each response
 CONCURRENCY = 4  # requests in flight per worker
 RANGES = 4  # listing walks the job is seeded with
 WORKER_TIMEOUT = 300.0
-FXCRAWL = [sys.executable, "-m", "crawler.cli"]
+FXCRAWL = [sys.executable, "-m", "fxcrawl.cli"]
 #: Loopback: no politeness delay (as REPLAY_OVERRIDES), and each worker's concurrency capped.
 WORKER_SETTINGS = {
     "AUTOTHROTTLE_ENABLED": "False",
@@ -122,8 +122,8 @@ def _read_log(path: Path, offset: int) -> list[dict[str, Any]]:
 def _stored(db: str) -> tuple[int, set[str], list[dict[str, Any]]]:
     from sqlalchemy import func, select
 
-    from pipelines.db import Database
-    from pipelines.models import Article, CrawlRun
+    from storage.db import Database
+    from storage.models import Article, CrawlRun
 
     database = Database(db)
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Row, median, ratio, verdict
-from crawler.replay.server import ReplayServer
+from replay.server import ReplayServer
 
 TARGET = 0.8
 

@@ -6,7 +6,7 @@
 1..PAGES following 下一页, and each result's article) and keeps nothing. ``parsers``: the real
 search spider and its parsers, yielding every item into no pipeline, with no fxcrawl middleware
 or extension and no database: what the full crawl would cost if storing were free. ``full``: the
-real fxcrawl crawl (``crawler.run.run_crawl``) into a fresh SQLite file. All run on the
+real fxcrawl crawl (``fxcrawl.run.run_crawl``) into a fresh SQLite file. All run on the
 project's Scrapy settings with REPLAY_OVERRIDES; bare and parsers without any fxcrawl component
 (pipelines, extensions, middlewares), so they never open a database.
 Prints one JSON line: elapsed seconds, responses, items stored, CPU time, peak RSS and a
@@ -33,8 +33,8 @@ from scrapy.settings import Settings
 
 from benchmarks.common import peak_rss_mb
 from crawler import settings as project
-from crawler import site
-from crawler.run import project_settings_with, run_crawl
+from fx168 import site
+from fxcrawl.run import project_settings_with, run_crawl
 
 #: The result links and the 下一页 link of a listing page, found in the raw bytes.
 RESULT_LINK = re.compile(rb'<h3 class="item-title"><a href="([^"]+)"')

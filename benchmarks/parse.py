@@ -6,7 +6,7 @@ of its runs and a row's figure the median over its pages. The seed page 953 (an 
 snippet, one element per highlighted character) is reported on its own.
 
 A last row reads the date forms Chinese portals print with the hand-written parser
-(``crawler.parsing.dates``) beside dateparser, the general library it was measured against:
+(``fx168.parsing.dates``) beside dateparser, the general library it was measured against:
 microseconds per date, and how many of the forms each reads as the right instant.
 """
 
@@ -20,11 +20,11 @@ from typing import Any
 from parsel import Selector
 
 from benchmarks.common import KEYWORD, Row, median, ratio, verdict
-from crawler import site
-from crawler.parsing import parse_article_page, parse_search_page
-from crawler.parsing.dates import SITE_TZ, DateError, read_site_datetime
-from crawler.replay.generator import GeneratedSite
-from crawler.replay.server import FIXTURE_SITE
+from fx168 import site
+from fx168.parsing import parse_article_page, parse_search_page
+from fx168.parsing.dates import SITE_TZ, DateError, read_site_datetime
+from replay.generator import GeneratedSite
+from replay.server import FIXTURE_SITE
 
 TARGET_MS = 3.0
 SEED_PAGE = 953

@@ -2,7 +2,7 @@
 
 Fills a fresh SQLite file and a fresh PostgreSQL database with N synthetic articles of
 realistic Chinese lengths (lognormal around 900 characters, 150–6,000), builds the index the way
-the store does (pipelines.fulltext, batch by batch), then times a fixed query set through
+the store does (storage.fulltext, batch by batch), then times a fixed query set through
 ``fulltext.search`` (newest first, top 20, with snippets) beside a ``LIKE '%…%'`` scan of the
 same store in the same run, relevance-ranked top 20, the web view's list and article reads, and
 the index's size beside the articles table's. `make bench-large` runs it.
@@ -29,10 +29,10 @@ from sqlalchemy import insert, select, text
 from tabulate import tabulate
 
 from benchmarks.common import POSTGRES_ADMIN_URL, Row, verdict
-from pipelines import browse, fulltext
-from pipelines.db import Database
-from pipelines.models import Article, Source
-from pipelines.queries import article_json
+from storage import browse, fulltext
+from storage.db import Database
+from storage.models import Article, Source
+from storage.queries import article_json
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "search-large.json"
 SOURCES = ("金融界", "金色财经", "格上财富", "证券之星", "财联社", "证券时报", "每日经济新闻")

@@ -32,8 +32,8 @@ from benchmarks.common import (
     table_count,
     verdict,
 )
-from crawler.items import ArticleItem, SearchHitItem, SourceItem
-from pipelines.models import Article, SearchHit, Source
+from fx168.items import ArticleItem, SearchHitItem, SourceItem
+from storage.models import Article, SearchHit, Source
 
 TARGETS = {"sqlite": 20_000.0, "postgresql": 10_000.0}
 TARGET_FACTOR = 10.0
@@ -143,7 +143,7 @@ def replay(database_url: str, batches: list[list[tuple[str, Any, bool]]]) -> flo
         import sqlite3
 
         connection = sqlite3.connect(url.database, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):  # as pipelines.db sets
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):  # as storage.db sets
             connection.execute(f"PRAGMA {pragma}")
         started = time.perf_counter()
         for batch in batches:

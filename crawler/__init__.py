@@ -1,1 +1,1 @@
-"""fxcrawl's Scrapy project: site description, page parsers, spiders, replay server and CLI."""
+"""The Scrapy project: settings, spiders, spider and downloader middlewares, distribution over Redis."""

@@ -40,9 +40,9 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.scheduler import Scheduler
 from scrapy_redis.spiders import RedisMixin
 
-from crawler import site
 from crawler.spiders.search import SearchSpider, parse_page_spec
-from pipelines.locks import process_alive
+from fx168 import site
+from storage.locks import process_alive
 
 logger = logging.getLogger(__name__)
 

@@ -26,14 +26,14 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from crawler import site
-from crawler.items import ChannelEntryItem, FastNewsItem, ListingVisitedItem, RejectItem, SearchHitItem
 from crawler.spiders.portal import LISTING as LISTING_PAGE
 from crawler.spiders.portal import NEXT_PAGE
-from pipelines.frontier import FETCHED, LISTING, Frontier, KnownURL, RecrawlPolicy
-from pipelines.models import utcnow
-from pipelines.runs import LedgerPolicy, close_crashed_runs, database_for, unfinished_listing_pages
+from fx168 import site
+from fx168.items import ChannelEntryItem, FastNewsItem, ListingVisitedItem, RejectItem, SearchHitItem
 from pipelines.validate import entry_hash
+from storage.frontier import FETCHED, LISTING, Frontier, KnownURL, RecrawlPolicy
+from storage.models import utcnow
+from storage.runs import LedgerPolicy, close_crashed_runs, database_for, unfinished_listing_pages
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ environment (DATABASE_URL); components receive everything through ``from_crawler
 
 import os
 
-from crawler import site
+from fx168 import site
 
 BOT_NAME = "fxcrawl"
 SPIDER_MODULES = ["crawler.spiders"]
@@ -72,7 +72,7 @@ ITEM_PIPELINES = {
 }
 EXTENSIONS = {
     "crawler.memory.FreezeStartupObjects": 100,
-    "pipelines.runs.RunRecorder": 500,
+    "storage.runs.RunRecorder": 500,
 }
 SPIDER_MIDDLEWARES = {
     "crawler.middlewares.IncrementalMiddleware": 550,

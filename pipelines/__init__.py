@@ -1,1 +1,1 @@
-"""Item pipelines (validate → dedupe → store), the SQLAlchemy models and the read side."""
+"""Scrapy item pipelines (validate → dedupe → store), in Scrapy's meaning of the word."""

@@ -10,7 +10,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from scrapy.statscollectors import StatsCollector
 
-from crawler.items import (
+from fx168.items import (
     ArticleItem,
     ChannelEntryItem,
     FastNewsItem,

@@ -30,14 +30,14 @@ from tenacity import (
     wait_exponential,
 )
 
-from crawler import site
-from crawler.items import ArticleItem, ChannelEntryItem, FastNewsItem, RejectItem, SearchHitItem, item_kind
-from crawler.logsafety import redact_text
-from crawler.parsing.text import clean
-from pipelines import frontier, fulltext
-from pipelines.db import Database, insert_many, insert_rows, is_transient, select_in, upsert
-from pipelines.frontier import RecrawlPolicy
-from pipelines.models import (
+from fx168 import site
+from fx168.items import ArticleItem, ChannelEntryItem, FastNewsItem, RejectItem, SearchHitItem, item_kind
+from fx168.parsing.text import clean
+from storage import frontier, fulltext
+from storage.db import Database, insert_many, insert_rows, is_transient, select_in, upsert
+from storage.frontier import RecrawlPolicy
+from storage.logsafety import redact_text
+from storage.models import (
     Article,
     ArticleRevision,
     ChannelEntry,
@@ -49,8 +49,8 @@ from pipelines.models import (
     Topic,
     utcnow,
 )
-from pipelines.runs import database_for, finish_run
-from pipelines.spool import Spool, spool_dir_for
+from storage.runs import database_for, finish_run
+from storage.spool import Spool, spool_dir_for
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 from sqlalchemy.orm import InstrumentedAttribute
 
-from crawler import site
-from crawler.items import (
+from fx168 import site
+from fx168.items import (
     ArticleItem,
     ChannelEntryItem,
     FastNewsItem,
@@ -41,11 +41,11 @@ from crawler.items import (
     item_kind,
     to_jsonable,
 )
-from crawler.parsing.dates import DateError, parse_published
-from crawler.parsing.encoding import garbled
-from crawler.parsing.text import CONTROL_CHARACTERS, INVISIBLE_CHARACTERS, clean, clean_lines, strip_invisible
+from fx168.parsing.dates import DateError, parse_published
+from fx168.parsing.encoding import garbled
+from fx168.parsing.text import CONTROL_CHARACTERS, INVISIBLE_CHARACTERS, clean, clean_lines, strip_invisible
 from pipelines.counting import BufferedCounts
-from pipelines.models import Article, ChannelEntry, FastNews, SearchHit, Source, Topic
+from storage.models import Article, ChannelEntry, FastNews, SearchHit, Source, Topic
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import pytest
 from lxml import html as lxml_html
 from sqlalchemy.engine import make_url
 
-from crawler.replay.server import FIXTURE_SITE
+from replay.server import FIXTURE_SITE
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The page the project was created from (a copy of shared/seed/, kept with the fixtures it defines).
@@ -126,7 +126,7 @@ def make_crawler(**settings: object):
 
 
 def article_item(url: str = "https://www.fx168news.com/article/1", **changes: object):
-    from crawler.items import ArticleItem
+    from fx168.items import ArticleItem
 
     fields = {
         "url": url,
@@ -202,7 +202,7 @@ def redis_job(redis_server_url: str) -> Iterator[str]:
         server.delete(key)
 
 
-FXCRAWL = [sys.executable, "-m", "crawler.cli"]
+FXCRAWL = [sys.executable, "-m", "fxcrawl.cli"]
 
 
 def replay_crawl_command(pages: int, spool: Path, *extra: str, db: str | None = None) -> list[str]:

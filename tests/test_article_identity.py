@@ -11,7 +11,7 @@ import pytest
 from conftest import FXCRAWL
 from sqlalchemy import create_engine, text
 
-from crawler import site
+from fx168 import site
 
 #: In the fixtures: percent-encoded on search page 1, raw on /info/001, bare on /info/001001.
 NEWS_ID = 1049958

@@ -1,6 +1,6 @@
 """The fxcrawl command, over a database filled once by a replay crawl of the bundled site.
 
-Read commands run in this process (``crawler.cli.main``); crawl commands run in a child
+Read commands run in this process (``fxcrawl.cli.main``); crawl commands run in a child
 process, because Scrapy's Twisted reactor cannot be restarted in one process.
 """
 
@@ -24,8 +24,9 @@ import pytest
 from conftest import ROOT
 from wcwidth import wcswidth
 
-from crawler import cli, site
-from crawler.replay.server import FIXTURE_SITE
+from fx168 import site
+from fxcrawl import cli
+from replay.server import FIXTURE_SITE
 
 GOLDEN_953 = FIXTURE_SITE / "search" / "现代" / "article" / "page-953.expected.json"
 PAGES = "1,951-955,1000"
@@ -36,7 +37,7 @@ TITLE_WIDTH = 60  # the title column of `articles list`, in display columns
 def fxcrawl_process(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`fxcrawl ARGS` in a child process."""
     return subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *args],
+        [sys.executable, "-m", "fxcrawl.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

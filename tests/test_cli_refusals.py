@@ -14,8 +14,8 @@ import pytest
 from conftest import FXCRAWL, unwritable
 from sqlalchemy import text
 
-from crawler import cli
-from pipelines.db import Database, DatabaseUnwritable
+from fxcrawl import cli
+from storage.db import Database, DatabaseUnwritable
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -10,9 +10,9 @@ import pytest
 from conftest import ROOT
 from wcwidth import wcswidth
 
-from crawler import cli
+from fxcrawl import cli
 
-CRAWL = [sys.executable, "-m", "crawler.cli", "crawl", "search", "--keyword", "现代", "--pages", "1,951-955,1000"]
+CRAWL = [sys.executable, "-m", "fxcrawl.cli", "crawl", "search", "--keyword", "现代", "--pages", "1,951-955,1000"]
 
 
 @pytest.fixture(scope="module")

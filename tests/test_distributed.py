@@ -16,9 +16,9 @@ from conftest import FXCRAWL
 from sqlalchemy import func, select
 
 from crawler.distributed import json_serializer
-from crawler.replay.server import ReplayServer
-from pipelines.db import Database
-from pipelines.models import Article
+from replay.server import ReplayServer
+from storage.db import Database
+from storage.models import Article
 
 PAGES = 200  # 2,000 articles
 FAST = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "FXCRAWL_STORE_MAX_DELAY=0.2"]

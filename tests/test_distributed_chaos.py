@@ -25,10 +25,11 @@ from conftest import FXCRAWL
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from crawler import cli, site
-from crawler.replay.server import ReplayServer
-from pipelines.db import Database
-from pipelines.models import Article, CrawlRun
+from fx168 import site
+from fxcrawl import cli
+from replay.server import ReplayServer
+from storage.db import Database
+from storage.models import Article, CrawlRun
 
 SEEDS = range(10)
 PAGES = 3  # 30 articles per round: small, so ten rounds stay near a minute

@@ -25,7 +25,6 @@ from scrapy.http import HtmlResponse, Response
 from sqlalchemy import select
 from w3lib.url import safe_url_string
 
-from crawler import site
 from crawler.downloadermiddlewares import (
     EncodingMiddleware,
     RetryAfterMiddleware,
@@ -33,10 +32,11 @@ from crawler.downloadermiddlewares import (
     meta_charset,
     retry_after_seconds,
 )
-from crawler.replay.faults import parse_step, recode
-from crawler.replay.server import FIXTURE_SITE, ReplayServer
-from pipelines.db import Database
-from pipelines.models import Article, CrawlRun, FrontierEntry, Reject, SearchHit, utcnow
+from fx168 import site
+from replay.faults import parse_step, recode
+from replay.server import FIXTURE_SITE, ReplayServer
+from storage.db import Database
+from storage.models import Article, CrawlRun, FrontierEntry, Reject, SearchHit, utcnow
 
 MiB = 1024 * 1024
 LISTING = json.loads((FIXTURE_SITE / "search" / "现代" / "article" / "page-953.expected.json").read_text())
@@ -192,7 +192,7 @@ def fault_server(log: Path, *args: str) -> Iterator[ReplayServer]:
 
 
 def crawl(server: ReplayServer, db: str, tmp: Path, *settings: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "crawler.cli", "crawl", "search", "--keyword", "现代", "--pages", "953"]
+    command = [sys.executable, "-m", "fxcrawl.cli", "crawl", "search", "--keyword", "现代", "--pages", "953"]
     command += ["--base-url", server.base_url, "--db", db, "--log-level", "INFO"]
     for setting in (
         f"FXCRAWL_SPOOL_DIR={tmp / 'spool'}",
@@ -422,7 +422,7 @@ def test_robots_txt_is_obeyed_and_an_unreachable_one_disallows_the_site(
 
 
 def test_a_robots_forbidden_url_is_dropped_at_once_counted_once_and_never_owed_again(tmp_path: Path) -> None:
-    from pipelines.frontier import FORBIDDEN, Frontier, RecrawlPolicy
+    from storage.frontier import FORBIDDEN, Frontier, RecrawlPolicy
 
     db, log = f"sqlite:///{tmp_path / 'fx.db'}", tmp_path / "access.log"
     forbidden = site.article_url(1049185)

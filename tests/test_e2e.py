@@ -18,10 +18,10 @@ import pytest
 from conftest import ROOT
 from sqlalchemy import func, select
 
-from crawler import site
-from crawler.replay.server import FIXTURE_SITE
-from pipelines.db import Database
-from pipelines.models import Article, HotEntry, SearchHit, Source, Topic
+from fx168 import site
+from replay.server import FIXTURE_SITE
+from storage.db import Database
+from storage.models import Article, HotEntry, SearchHit, Source, Topic
 
 GOLDEN_953 = FIXTURE_SITE / "search" / "现代" / "article" / "page-953.expected.json"
 PAGES = "1,951-955,1000"
@@ -32,7 +32,7 @@ EXPECTED = {"articles": 68, "hits": 70, "sources": 8, "hot": 5, "topics": 5}
 
 def fxcrawl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "fxcrawl.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
 
 

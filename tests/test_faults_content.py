@@ -16,17 +16,17 @@ from scrapy import Request
 from scrapy.http import HtmlResponse
 from sqlalchemy import func, inspect, select, text
 
-from crawler.items import HotEntryItem, SearchHitItem
-from crawler.parsing import PageParseError, parse_article_page, parse_search_page
-from crawler.parsing.text import TRUNCATED
-from crawler.replay.server import FIXTURE_SITE
 from crawler.spiders.search import SearchSpider
-from pipelines import queries
-from pipelines.db import Database
-from pipelines.migrations import upgrade
-from pipelines.models import Article, FrontierEntry, Reject, SearchHit
+from fx168.items import HotEntryItem, SearchHitItem
+from fx168.parsing import PageParseError, parse_article_page, parse_search_page
+from fx168.parsing.text import TRUNCATED
 from pipelines.store import StorePipeline
 from pipelines.validate import ValidatePipeline
+from replay.server import FIXTURE_SITE
+from storage import queries
+from storage.db import Database
+from storage.migrations import upgrade
+from storage.models import Article, FrontierEntry, Reject, SearchHit
 
 BASE = "http://127.0.0.1:8168"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -42,7 +42,7 @@ def article_html(
     canonical: str | None = None,
     head: str = "",
 ) -> str:
-    """An article page in the portal's markup (the selectors of crawler.site)."""
+    """An article page in the portal's markup (the selectors of fx168.site)."""
     link = f'<link rel="canonical" href="{canonical}">' if canonical else ""
     return (
         '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>FX168</title>'
@@ -396,7 +396,7 @@ def test_an_article_page_parses_in_a_few_milliseconds_without_its_scripts() -> N
 
 
 def test_the_fetch_time_survives_the_spool(tmp_path) -> None:
-    from pipelines.spool import Spool
+    from storage.spool import Spool
 
     spool = Spool(tmp_path)
     item = article_item(canonical(1), published="3小时前", fetched_at=FETCHED)

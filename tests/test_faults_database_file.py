@@ -13,9 +13,9 @@ import pytest
 from conftest import replay_crawl_command
 from sqlalchemy import func, select
 
-from pipelines.db import Database, DatabaseFileChanged
-from pipelines.models import Article
-from pipelines.spool import Spool, spool_dir_for
+from storage.db import Database, DatabaseFileChanged
+from storage.models import Article
+from storage.spool import Spool, spool_dir_for
 
 
 def stored_articles(path: Path) -> int:

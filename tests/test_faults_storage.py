@@ -33,9 +33,9 @@ from conftest import FXCRAWL, replay_crawl_command
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from crawler import logsafety
-from pipelines.db import Database
-from pipelines.models import Article, ArticleRevision, CrawlRun
+from storage import logsafety
+from storage.db import Database
+from storage.models import Article, ArticleRevision, CrawlRun
 
 ARTICLES_PER_PAGE = 10
 

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from conftest import FXCRAWL
 
-from crawler.livecheck import BadBaseURL, CheckRow, check_site, empty_fields
-from crawler.replay.server import ReplayServer
+from fxcrawl.livecheck import BadBaseURL, CheckRow, check_site, empty_fields
+from replay.server import ReplayServer
 
 
 def check_live(base_url: str) -> subprocess.CompletedProcess[str]:
@@ -59,7 +59,7 @@ def test_a_bad_base_url_is_refused() -> None:
 
 
 def test_empty_fields_are_named() -> None:
-    from crawler.items import FastNewsItem
+    from fx168.items import FastNewsItem
 
     assert empty_fields([FastNewsItem(1, "u", "", "text")]) == ["published"]
     assert not CheckRow("search", "u", 200, "json", 3, ["title"]).ok

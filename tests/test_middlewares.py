@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from crawler import site
-from crawler.replay.generator import GeneratedSite
-from crawler.replay.server import ReplayServer
-from pipelines.db import Database
-from pipelines.models import Article, ArticleRevision, CrawlRun, FrontierEntry
+from fx168 import site
+from replay.generator import GeneratedSite
+from replay.server import ReplayServer
+from storage.db import Database
+from storage.models import Article, ArticleRevision, CrawlRun, FrontierEntry
 
 PAGES = 100  # 1,000 articles
 
@@ -24,7 +24,7 @@ def crawl(base_url: str, db: str, tmp: Path, *extra: str) -> subprocess.Complete
         [
             sys.executable,
             "-m",
-            "crawler.cli",
+            "fxcrawl.cli",
             "crawl",
             "search",
             "--keyword",
@@ -142,14 +142,14 @@ def test_new_and_edited_articles_are_fetched_and_nothing_else(crawled) -> None:
     )
     assert (run.articles_new, run.articles_updated) == (15, 2)
 
-    from crawler.cli import main
+    from fxcrawl.cli import main
 
     assert main(["articles", "show", str(edited[0].id), "--revisions", "--json", "--db", db]) == 0
 
 
 def test_revisions_are_listed_with_a_diff_summary(crawled, capsys) -> None:
     db, _ = crawled
-    from crawler.cli import main
+    from fxcrawl.cli import main
 
     database = Database(db)
     with database.session() as session:
@@ -171,7 +171,7 @@ def test_a_crawl_killed_halfway_then_run_again_stores_every_article_once(tmp_pat
             [
                 sys.executable,
                 "-m",
-                "crawler.cli",
+                "fxcrawl.cli",
                 "crawl",
                 "search",
                 "--pages",
@@ -262,10 +262,10 @@ def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves
     from scrapy.http import HtmlResponse
     from scrapy.utils.test import get_crawler
 
-    from crawler.items import SearchHitItem
     from crawler.middlewares import IncrementalMiddleware
     from crawler.spiders.portal import LISTING, NEXT_PAGE
-    from pipelines.frontier import RecrawlPolicy
+    from fx168.items import SearchHitItem
+    from storage.frontier import RecrawlPolicy
 
     events: list[str] = []
 

@@ -15,12 +15,12 @@ from typing import Any
 import sqlalchemy as sa
 from conftest import article_item
 
-from crawler import site
-from pipelines import migrations
-from pipelines.db import Database
-from pipelines.migrations import head_revision
+from fx168 import site
 from pipelines.store import BatchWriter
 from pipelines.validate import content_hash
+from storage import migrations
+from storage.db import Database
+from storage.migrations import head_revision
 
 DUMP = Path(__file__).parent / "releases" / "store-0003.json"
 

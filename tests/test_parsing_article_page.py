@@ -3,9 +3,9 @@ import json
 import pytest
 from conftest import SEARCH_953
 
-from crawler import site
-from crawler.parsing import PageParseError, parse_article_page
-from crawler.replay.server import FIXTURE_SITE
+from fx168 import site
+from fx168.parsing import PageParseError, parse_article_page
+from replay.server import FIXTURE_SITE
 
 
 def test_detail_pages_contain_their_search_snippets() -> None:

@@ -2,7 +2,7 @@
 
 import json
 
-from crawler.parsing.content import read_content_html, video_ids
+from fx168.parsing.content import read_content_html, video_ids
 
 BODY = """
 <div class="centerarticle">

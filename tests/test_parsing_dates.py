@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crawler.parsing.dates import (
+from fx168.parsing.dates import (
     DAY,
     EMPTY,
     FUTURE,

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from crawler import site
-from crawler.parsing.nextdata import differences
-from crawler.replay.golden import fixture_pages, golden_path, parse_fixture, parse_page
+from fx168 import site
+from fx168.parsing.nextdata import differences
+from replay.golden import fixture_pages, golden_path, parse_fixture, parse_page
 
 PAGES = list(fixture_pages())
 IDS = [str(path.relative_to(path.parents[2])) for path, _ in PAGES]

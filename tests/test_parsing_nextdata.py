@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from crawler.items import Pagination
-from crawler.parsing.errors import PageParseError
-from crawler.parsing.nextdata import (
+from fx168.items import Pagination
+from fx168.parsing.errors import PageParseError
+from fx168.parsing.nextdata import (
     ShapeError,
     differences,
     dig,

@@ -2,7 +2,7 @@
 
 A fixture page is HTML with its data also as JSON in ``<script id="__NEXT_DATA__">``; the
 parsers read the JSON first and the HTML second (``use_json=False``: the HTML alone). So each
-rewrite that changes markup but not what a browser shows (crawler.replay.perturb) is tried on
+rewrite that changes markup but not what a browser shows (replay.perturb) is tried on
 both halves of a page:
 
 - the HTML path: the page's markup outside the script rewritten, read with ``use_json=False``,
@@ -31,15 +31,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from crawler import site
-from crawler.items import ArticleItem, to_jsonable
-from crawler.parsing.dates import SITE_TZ, parse_published
-from crawler.parsing.nextdata import differences, iso_time, next_data, split_page
-from crawler.parsing.text import select
-from crawler.replay import perturb
-from crawler.replay.golden import PARSERS, fixture_pages
-from crawler.replay.server import FIXTURE_SITE
+from fx168 import site
+from fx168.items import ArticleItem, to_jsonable
+from fx168.parsing.dates import SITE_TZ, parse_published
+from fx168.parsing.nextdata import differences, iso_time, next_data, split_page
+from fx168.parsing.text import select
 from pipelines.validate import ValidatePipeline
+from replay import perturb
+from replay.golden import PARSERS, fixture_pages
+from replay.server import FIXTURE_SITE
 
 Page = tuple[Path, str]
 K = site.NEWS

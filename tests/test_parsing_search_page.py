@@ -3,8 +3,8 @@
 import pytest
 from conftest import SEARCH_953, SEARCH_953_URL, seed_lines
 
-from crawler.parsing import PageParseError, parse_search_page
-from crawler.replay.server import FIXTURE_SITE
+from fx168.parsing import PageParseError, parse_search_page
+from replay.server import FIXTURE_SITE
 
 
 def seed_results() -> list[dict]:

@@ -1,6 +1,6 @@
 import pytest
 
-from crawler.parsing.text import (
+from fx168.parsing.text import (
     Exclude,
     MarkupError,
     block_texts,

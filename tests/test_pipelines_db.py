@@ -11,10 +11,10 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from pipelines import db
-from pipelines.db import Database, insert_many, insert_rows, is_transient, redact, upsert
-from pipelines.frontier import _discovered_upsert
-from pipelines.models import FrontierEntry, SearchHit
+from storage import db
+from storage.db import Database, insert_many, insert_rows, is_transient, redact, upsert
+from storage.frontier import _discovered_upsert
+from storage.models import FrontierEntry, SearchHit
 
 
 class PgError(Exception):

@@ -2,7 +2,7 @@ import pytest
 from conftest import article_item, make_crawler
 from scrapy.exceptions import DropItem
 
-from crawler.items import RejectItem, SearchHitItem, SourceItem
+from fx168.items import RejectItem, SearchHitItem, SourceItem
 from pipelines.dedupe import DedupePipeline
 
 

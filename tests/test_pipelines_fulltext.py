@@ -1,6 +1,6 @@
 """Full-text search equals a plain scan: substrings for Chinese, whole words for Latin and numbers.
 
-The reference below shares no code with pipelines/fulltext.py: it reads every article and
+The reference below shares no code with storage/fulltext.py: it reads every article and
 checks each term with `in` (Chinese) or a word-boundary test (Latin words and numbers).
 """
 
@@ -17,13 +17,13 @@ from alembic import command
 from conftest import FXCRAWL, article_item, make_crawler
 from sqlalchemy import select
 
-from pipelines import fulltext
-from pipelines.db import Database
-from pipelines.migrations import alembic_config
-from pipelines.models import Article, Source
-from pipelines.runs import database_for
 from pipelines.store import StorePipeline
 from pipelines.validate import ValidatePipeline
+from storage import fulltext
+from storage.db import Database
+from storage.migrations import alembic_config
+from storage.models import Article, Source
+from storage.runs import database_for
 
 
 def _cjk(ch: str) -> bool:

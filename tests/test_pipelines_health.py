@@ -1,7 +1,7 @@
 from datetime import timedelta
 
-from pipelines.health import HealthPolicy, assess
-from pipelines.models import CrawlRun, utcnow
+from storage.health import HealthPolicy, assess
+from storage.models import CrawlRun, utcnow
 
 NOW = utcnow()
 POLICY = HealthPolicy(max_error_rate=0.2, min_hits_ratio=0.5, max_silence=timedelta(days=2))

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from pipelines.db import Database
-from pipelines.locks import JobLock, JobLockHeld
-from pipelines.models import JobLock as JobLockRow
-from pipelines.models import utcnow
+from storage.db import Database
+from storage.locks import JobLock, JobLockHeld
+from storage.models import JobLock as JobLockRow
+from storage.models import utcnow
 
 
 @pytest.fixture

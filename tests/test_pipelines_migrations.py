@@ -5,11 +5,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from pipelines import migrations
-from pipelines.db import Database
-from pipelines.fulltext import include_name
-from pipelines.migrations import SchemaMismatch, current_revision, head_revision
-from pipelines.models import Base
+from storage import migrations
+from storage.db import Database
+from storage.fulltext import include_name
+from storage.migrations import SchemaMismatch, current_revision, head_revision
+from storage.models import Base
 
 
 def test_a_fresh_database_is_built_by_the_migrations(database_url: str) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import article_item
 
-from crawler import cli
-from pipelines.spool import Spool, spool_dir_for
+from fxcrawl import cli
+from storage.spool import Spool, spool_dir_for
 
 POSTGRES_SPELLINGS = [
     "postgresql+psycopg://fxcrawl:secret@127.0.0.1:5432/news",

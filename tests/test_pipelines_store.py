@@ -9,13 +9,13 @@ from conftest import article_item, make_crawler, unwritable
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from crawler.cli import main as cli
-from crawler.items import HotEntryItem, RejectItem, SearchHitItem, SourceItem, TopicItem
-from pipelines.models import Article, FrontierEntry, HotEntry, Reject, SearchHit, Source, Topic
-from pipelines.runs import database_for
-from pipelines.spool import Spool
+from fx168.items import HotEntryItem, RejectItem, SearchHitItem, SourceItem, TopicItem
+from fxcrawl.cli import main as cli
 from pipelines.store import BatchWriter, StorePipeline, spool_dir_for
 from pipelines.validate import ValidatePipeline
+from storage.models import Article, FrontierEntry, HotEntry, Reject, SearchHit, Source, Topic
+from storage.runs import database_for
+from storage.spool import Spool
 
 
 def crawl_items(database_url: str, items: list, batch_size: int = 500) -> dict:
@@ -32,7 +32,7 @@ def crawl_items(database_url: str, items: list, batch_size: int = 500) -> dict:
 
 
 def counts(database_url: str) -> dict[str, int]:
-    from pipelines.db import Database
+    from storage.db import Database
 
     database = Database(database_url)
     with database.session() as session:
@@ -86,7 +86,7 @@ def test_storing_twice_stores_once(database_url: str) -> None:
 def test_duplicates_inside_one_batch_are_merged_last_wins(database_url: str) -> None:
     url = "https://www.fx168news.com/article/1"
     crawl_items(database_url, [article_item(url, title="旧标题"), article_item(url + "?from=wx", title="新标题")])
-    from pipelines.db import Database
+    from storage.db import Database
 
     database = Database(database_url)
     with database.session() as session:
@@ -106,7 +106,7 @@ def test_the_frontier_keeps_what_the_listing_said_when_an_article_comes_alone(da
     """An article fetched with its listing entry in one batch is stored fetched, with the entry's
     hash; fetched again without the entry (a revisit) it keeps that hash; a changed entry sends
     it back to be fetched."""
-    from pipelines.db import Database
+    from storage.db import Database
 
     url = "https://www.fx168news.com/article/1"
 
@@ -135,8 +135,8 @@ def test_the_frontier_keeps_what_the_listing_said_when_an_article_comes_alone(da
 def test_an_article_stored_under_its_canonical_link_leaves_nothing_owed(database_url: str, same_batch: bool) -> None:
     """The listing links /article/100; the page fetched there names /article/200 as canonical. The
     article is stored once, under 200, and both URLs are fetched: the next run owes neither."""
-    from pipelines.db import Database
-    from pipelines.frontier import Frontier, RecrawlPolicy
+    from storage.db import Database
+    from storage.frontier import Frontier, RecrawlPolicy
 
     listed, named = "https://www.fx168news.com/article/100", "https://www.fx168news.com/article/200"
     if same_batch:
@@ -160,7 +160,7 @@ def test_an_article_stored_under_its_canonical_link_leaves_nothing_owed(database
 def test_source_logo_is_not_wiped_by_items_without_one(database_url: str) -> None:
     crawl_items(database_url, [SourceItem("金融界", "https://www.fx168news.com/static/source/jrj.png")])
     crawl_items(database_url, [article_item()])  # the article names 金融界 without a logo
-    from pipelines.db import Database
+    from storage.db import Database
 
     database = Database(database_url)
     with database.session() as session:
@@ -170,7 +170,7 @@ def test_source_logo_is_not_wiped_by_items_without_one(database_url: str) -> Non
 
 def test_a_bad_item_is_recorded_with_its_reason(database_url: str) -> None:
     stats = crawl_items(database_url, [article_item(title=""), RejectItem("page", "HTTP 503", "https://x/1")])
-    from pipelines.db import Database
+    from storage.db import Database
 
     database = Database(database_url)
     with database.session() as session:
@@ -290,7 +290,7 @@ def test_the_next_crawl_replays_the_spool_first(sqlite_url, tmp_path) -> None:
 def test_text_postgresql_would_refuse_is_cleaned_first(database_url) -> None:
     item = article_item(title="央行\x00发布", body=["第一段\x00。", "\x00"], tags=["央\x00行"], author="张\x00晓")
     crawl_items(database_url, [item])
-    from pipelines.db import Database
+    from storage.db import Database
 
     database = Database(database_url)
     with database.session() as session:

@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import article_item, make_crawler
 
-from crawler.items import HotEntryItem, RejectItem, SearchHitItem, SourceItem, TopicItem
+from fx168.items import HotEntryItem, RejectItem, SearchHitItem, SourceItem, TopicItem
 from pipelines.validate import ValidatePipeline, listing_hash
 
 

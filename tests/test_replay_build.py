@@ -10,9 +10,9 @@ from urllib.parse import unquote
 import pytest
 from lxml import html as lxml_html
 
-from crawler import site
-from crawler.replay import build, render
-from crawler.replay.server import FIXTURE_SITE, FixtureDirectory
+from fx168 import site
+from replay import build, render
+from replay.server import FIXTURE_SITE, FixtureDirectory
 
 DATA = build.load_data()
 INDEX = build.SiteData(DATA)

@@ -1,4 +1,4 @@
-"""The fixture server's fault injection (crawler/replay/faults.py), over real loopback HTTP."""
+"""The fixture server's fault injection (replay/faults.py), over real loopback HTTP."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crawler.parsing import parse_article_page
-from crawler.replay.faults import SNIFF_WINDOW, FaultPlan, FaultRule, gzip_bomb, parse_spec, parse_step
-from crawler.replay.server import FIXTURE_SITE, ReplayServer
+from fx168.parsing import parse_article_page
+from replay.faults import SNIFF_WINDOW, FaultPlan, FaultRule, gzip_bomb, parse_spec, parse_step
+from replay.server import FIXTURE_SITE, ReplayServer
 
 FAULTS = {
     "^/article/[^/]*1049185$": "503,429:7,200",
@@ -91,7 +91,7 @@ def test_bad_steps_are_refused_with_a_reason(spec: str) -> None:
 
 def test_the_server_refuses_a_bad_fault_on_its_command_line() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "crawler.replay.server", "--port", "0", "--fault", "^/article/1$=teapot"],
+        [sys.executable, "-m", "replay.server", "--port", "0", "--fault", "^/article/1$=teapot"],
         capture_output=True,
         text=True,
         timeout=30,

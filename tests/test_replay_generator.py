@@ -9,8 +9,8 @@ from typing import Any
 
 from lxml import html as lxml_html
 
-from crawler import site
-from crawler.replay.generator import GeneratedSite
+from fx168 import site
+from replay.generator import GeneratedSite
 
 _NEXT_DATA = re.compile(r'<script id="__NEXT_DATA__" type="application/json">(.*?)</script>', re.S)
 

@@ -2,7 +2,7 @@
 
 from conftest import SEARCH_953, render_text, seed_lines
 
-from crawler.replay.render import highlight_segments, pagination_cells
+from replay.render import highlight_segments, pagination_cells
 
 
 def test_search_page_953_renders_to_the_seed_line_for_line() -> None:
@@ -52,7 +52,7 @@ def test_the_bundled_seed_is_the_shared_seed() -> None:
 def test_json_in_a_script_element_is_escaped_as_nextjs_does() -> None:
     import json
 
-    from crawler.replay.render import script_json
+    from replay.render import script_json
 
     value = {"html": "<p>a & b</p>\u2028", "n": 1}
     text = script_json(value)
@@ -61,7 +61,7 @@ def test_json_in_a_script_element_is_escaped_as_nextjs_does() -> None:
 
 
 def test_inline_markup_becomes_the_live_links_and_keeps_its_text() -> None:
-    from crawler.replay.render import block_html, inline_html, plain_text
+    from replay.render import block_html, inline_html, plain_text
 
     text = "{{home|FX168财经}}讯 {{quote:BINBTC|比特币}}涨至**6万美元**<附近>{{topic:86|比特日报}}"
     assert inline_html(text) == (

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from crawler import site
-from crawler.replay.faults import DriftKnobs, KeyRename, parse_kinds
-from crawler.replay.server import FIXTURE_SITE, ReplayServer, TokenGate
+from fx168 import site
+from replay.faults import DriftKnobs, KeyRename, parse_kinds
+from replay.server import FIXTURE_SITE, ReplayServer, TokenGate
 
 ARTICLE = 1049185  # 央行发布2022年第四季度中国货币政策执行报告 (page 953, rank 1)
 TRIPLE = 1049958  # the article reached by all three URL shapes
@@ -217,7 +217,7 @@ def test_knob_arguments_parse_and_bad_ones_are_refused() -> None:
     with pytest.raises(ValueError, match="OLD=NEW"):
         KeyRename.parse("newsContent")
     done = subprocess.run(
-        [sys.executable, "-m", "crawler.replay.server", "--port", "0", "--drop-next-data", "quote"],
+        [sys.executable, "-m", "replay.server", "--port", "0", "--drop-next-data", "quote"],
         capture_output=True,
         text=True,
         timeout=30,

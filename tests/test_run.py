@@ -10,11 +10,11 @@ from pathlib import Path
 from conftest import FXCRAWL, replay_crawl_command, unwritable
 from sqlalchemy import func, select
 
-from crawler.items import item_kind
-from pipelines.db import Database
-from pipelines.models import Article, CrawlRun
-from pipelines.spool import Spool
+from fx168.items import item_kind
 from pipelines.store import spool_dir_for
+from storage.db import Database
+from storage.models import Article, CrawlRun
+from storage.spool import Spool
 
 
 def crawl_command(db: str, spool: Path, pages: int, *extra: str) -> list[str]:
@@ -152,8 +152,8 @@ def _spooled_articles(spool: Spool):
 def test_a_second_crawl_of_the_spider_without_job_waits_or_is_skipped_and_fetches_nothing_meanwhile(
     tmp_path: Path,
 ) -> None:
-    from crawler.cli import EXIT_SKIPPED
-    from pipelines.locks import JobLock
+    from fxcrawl.cli import EXIT_SKIPPED
+    from storage.locks import JobLock
 
     db = f"sqlite:///{tmp_path / 'fx.db'}"
     database = Database(db).prepare()

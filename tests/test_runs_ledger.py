@@ -17,14 +17,14 @@ from types import SimpleNamespace
 from conftest import FXCRAWL, article_item, make_crawler, replay_crawl_command, unwritable
 from sqlalchemy import func, select
 
-from crawler import cli
-from pipelines.db import Database
-from pipelines.health import HealthPolicy
-from pipelines.models import Article, CrawlRun, utcnow
-from pipelines.runs import CRASHED, LedgerPolicy, RunRecorder, close_crashed_runs
-from pipelines.spool import Spool, spool_dir_for
+from fxcrawl import cli
 from pipelines.store import BatchWriter
 from pipelines.validate import ValidatePipeline
+from storage.db import Database
+from storage.health import HealthPolicy
+from storage.models import Article, CrawlRun, utcnow
+from storage.runs import CRASHED, LedgerPolicy, RunRecorder, close_crashed_runs
+from storage.spool import Spool, spool_dir_for
 
 
 def dead_pid() -> int:
@@ -142,7 +142,7 @@ def listing_requests(log: Path) -> list[tuple[int, float]]:
     """The listing pages a fixture server was asked for, in order, with when each was asked."""
     import json
 
-    from crawler import site
+    from fx168 import site
 
     pages = []
     for line in log.read_text().splitlines() if log.exists() else []:

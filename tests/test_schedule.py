@@ -10,11 +10,11 @@ import pytest
 from conftest import FXCRAWL
 from sqlalchemy import func, select
 
-from crawler.cli import main
-from crawler.parsing.dates import SITE_TZ
-from crawler.schedule import ScheduleError, load_schedule
-from pipelines.db import Database
-from pipelines.models import Article, CrawlRun
+from fx168.parsing.dates import SITE_TZ
+from fxcrawl.cli import main
+from fxcrawl.schedule import ScheduleError, load_schedule
+from storage.db import Database
+from storage.models import Article, CrawlRun
 
 
 def write(tmp_path: Path, text: str) -> Path:

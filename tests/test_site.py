@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from crawler import site
+from fx168 import site
 
 
 def test_search_urls_round_trip() -> None:

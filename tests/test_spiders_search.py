@@ -8,10 +8,10 @@ from conftest import make_crawler
 from scrapy import Request
 from scrapy.http import HtmlResponse
 
-from crawler import site
-from crawler.items import HotEntryItem, RejectItem, SearchHitItem, SourceItem, TopicItem
-from crawler.replay.server import FixtureDirectory
 from crawler.spiders.search import SearchSpider, parse_page_spec
+from fx168 import site
+from fx168.items import HotEntryItem, RejectItem, SearchHitItem, SourceItem, TopicItem
+from replay.server import FixtureDirectory
 
 BASE = "http://127.0.0.1:8168"
 FIXTURES = FixtureDirectory()

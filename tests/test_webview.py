@@ -11,10 +11,10 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from starlette.testclient import TestClient
 from test_pipelines_fulltext import generated_items, store_items
 
-from crawler.cli import build_parser
-from pipelines import fulltext
-from pipelines.db import Database
-from webview.app import CSP, create_app
+from fxcrawl.cli import build_parser
+from fxcrawl.web.app import CSP, create_app
+from storage import fulltext
+from storage.db import Database
 
 SCRIPT_TITLE = '<script>alert("x")</script>现代标题'
 

@@ -4,7 +4,7 @@ Revision ID: 0005_fulltext
 Revises: 0004_news_identity
 Create Date: 2026-12-02
 
-The index's tables are made by pipelines.fulltext (their DDL is dialect-specific and lives
+The index's tables are made by storage.fulltext (their DDL is dialect-specific and lives
 beside the analyzer that fills them), then every stored article is indexed in batches.
 From here on the store keeps the index current in each batch's transaction.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from pipelines import fulltext
+from storage import fulltext
 
 # revision identifiers, used by Alembic.
 revision: str = "0005_fulltext"

@@ -16,9 +16,10 @@ from typing import Any
 import scrapy
 from scrapy.http import Response
 
-from crawler import site
-from crawler.items import ChannelPage, ExpressPage, RejectItem
-from crawler.parsing import (
+from crawler.spiders.portal import LISTING, NEXT_PAGE, PortalSpider
+from fx168 import site
+from fx168.items import ChannelPage, ExpressPage, RejectItem
+from fx168.parsing import (
     ApiRefused,
     PageParseError,
     parse_channel_api,
@@ -26,7 +27,6 @@ from crawler.parsing import (
     parse_express_api,
     parse_express_page,
 )
-from crawler.spiders.portal import LISTING, NEXT_PAGE, PortalSpider
 
 #: The feed's name in request arguments (a channel list is named by its code).
 EXPRESS = "express"

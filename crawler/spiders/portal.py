@@ -15,10 +15,10 @@ from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawler import site
-from crawler.items import NotModifiedItem, RejectItem, SourceItem
-from crawler.parsing import PageParseError, parse_article_page
-from crawler.parsing.nextdata import DISAGREE, JSON_MISSING, MARKUP_CHANGED
+from fx168 import site
+from fx168.items import NotModifiedItem, RejectItem, SourceItem
+from fx168.parsing import PageParseError, parse_article_page
+from fx168.parsing.nextdata import DISAGREE, JSON_MISSING, MARKUP_CHANGED
 
 P = TypeVar("P")
 

@@ -11,10 +11,10 @@ from typing import Any
 import scrapy
 from scrapy.http import Response
 
-from crawler import site
-from crawler.items import RejectItem, SearchHitItem, to_jsonable
-from crawler.parsing import parse_search_page
 from crawler.spiders.portal import LISTING, NEXT_PAGE, URL_LENGTH_LIMIT, PortalSpider
+from fx168 import site
+from fx168.items import RejectItem, SearchHitItem, to_jsonable
+from fx168.parsing import parse_search_page
 
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 

@@ -1,0 +1,359 @@
+"""The durable crawl frontier: which article URLs are known, fetched, failed or due again.
+
+The store writes it (in the same transaction as the articles); the incremental middleware
+reads it to decide what a run still has to fetch. Because it lives in the database, a run
+that crashed or was killed leaves its unfinished work where the next run finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from scrapy.settings import BaseSettings
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+
+from fx168 import site
+from storage.db import Database, insert_many, insert_rows, select_in, upsert
+from storage.models import FrontierEntry, utcnow
+
+DISCOVERED, FETCHED, FAILED = "discovered", "fetched", "failed"
+#: robots.txt forbids it: never fetched, never retried (robots.txt answered; asking again changes nothing).
+FORBIDDEN = "forbidden"
+#: What Scrapy's RobotsTxtMiddleware says when it drops a request.
+ROBOTS_FORBIDDEN_REASON = "Forbidden by robots.txt"
+ARTICLE, LISTING = "article", "listing"
+
+
+@dataclass(frozen=True)
+class RecrawlPolicy:
+    """When a fetched article is visited again, and when a failed one is retried."""
+
+    max_age: timedelta = timedelta(days=3)
+    interval: timedelta = timedelta(hours=6)
+    retry_delay: timedelta = timedelta(minutes=10)
+    max_attempts: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> RecrawlPolicy:
+        return cls(
+            max_age=timedelta(seconds=settings.getfloat("FXCRAWL_RECRAWL_MAX_AGE")),
+            interval=timedelta(seconds=settings.getfloat("FXCRAWL_RECRAWL_INTERVAL")),
+            retry_delay=timedelta(seconds=settings.getfloat("FXCRAWL_FRONTIER_RETRY_DELAY")),
+            max_attempts=settings.getint("FXCRAWL_FRONTIER_MAX_ATTEMPTS"),
+        )
+
+    def next_visit(self, published_at: datetime | None, now: datetime) -> datetime | None:
+        """Young articles are revisited (conditionally) after ``interval``; old ones never."""
+        if published_at is None or now - published_at >= self.max_age:
+            return None
+        return now + self.interval
+
+    def revisits(self, now: datetime) -> Callable[[datetime | None], datetime | None]:
+        """``next_visit`` for a batch at one ``now``: the cut-off and the revisit time are worked
+        out once, and every young article shares the one revisit value (converted once on write)."""
+        cutoff, revisit_at = now - self.max_age, now + self.interval
+        return lambda published_at: None if published_at is None or published_at <= cutoff else revisit_at
+
+    def retry_at(self, attempts: int, now: datetime) -> datetime:
+        return now + self.retry_delay * (2 ** max(0, attempts - 1))
+
+
+@dataclass(frozen=True)
+class KnownURL:
+    url: str
+    kind: str
+    walk_until: int | None
+    state: str
+    listing_hash: str | None
+    etag: str | None
+    last_modified: str | None
+    next_fetch_at: datetime | None
+    attempts: int
+    fetched_at: datetime | None = None
+    published_at: datetime | None = None
+
+    def due(self, policy: RecrawlPolicy, now: datetime) -> bool:
+        """Is a fetched article due for a (conditional) revisit under the policy as it is now?"""
+        if self.fetched_at is None or self.published_at is None:
+            return False
+        return now - self.published_at < policy.max_age and now - self.fetched_at >= policy.interval
+
+
+class Frontier:
+    """Reads of the frontier for one crawl."""
+
+    def __init__(self, database: Database, policy: RecrawlPolicy) -> None:
+        self.database = database
+        self.policy = policy
+
+    def lookup(self, urls: Iterable[str]) -> dict[str, KnownURL]:
+        with self.database.session() as session:
+            rows = select_in(session, _KNOWN, FrontierEntry.url, list(dict.fromkeys(urls)))
+        return {row[0]: KnownURL(*row) for row in rows}
+
+    def pending(self, now: datetime | None = None, limit: int = 100_000) -> list[KnownURL]:
+        """URLs still to fetch: discovered and never fetched, or failed and due for another attempt."""
+        now = now or utcnow()
+        query = (
+            select(*_KNOWN)
+            .where(
+                or_(
+                    FrontierEntry.state == DISCOVERED,
+                    (FrontierEntry.state == FAILED)
+                    & (FrontierEntry.attempts < self.policy.max_attempts)
+                    & ((FrontierEntry.next_fetch_at.is_(None)) | (FrontierEntry.next_fetch_at <= now)),
+                )
+            )
+            .order_by(FrontierEntry.discovered_at, FrontierEntry.id)
+            .limit(limit)
+        )
+        with self.database.session() as session:
+            return [KnownURL(*row) for row in session.execute(query)]
+
+    def discover(self, hits: Sequence[Any], next_listing: str | None, walk_until: int) -> None:
+        """Record a listing page's results and the walk's next page before anything is fetched:
+        once requests are shared (Redis) or in flight, a crash must not lose the only record of them."""
+        now = utcnow()
+        with self.database.write_session() as session:
+            record_discovered(session, self.database.dialect, hits, now)
+            if next_listing:
+                session.execute(
+                    _next_listing_upsert(self.database.dialect),
+                    [
+                        {
+                            "url": next_listing,
+                            "kind": LISTING,
+                            "state": DISCOVERED,
+                            "attempts": 0,
+                            "walk_until": walk_until,
+                            "discovered_at": now,
+                        }
+                    ],
+                )
+
+
+@cache
+def _next_listing_upsert(dialect: str) -> Executable:
+    """The walk's next page: discovered again if it was read before (a new walk goes through it)."""
+    table = FrontierEntry.__table__
+    return upsert(
+        dialect,
+        table,
+        ["url"],
+        {
+            "walk_until": lambda excluded: excluded.walk_until,
+            "state": lambda excluded: case((table.c.state == FETCHED, DISCOVERED), else_=table.c.state),
+        },
+    )
+
+
+@cache
+def _discovered_upsert(dialect: str) -> Executable:
+    table = FrontierEntry.__table__
+    return upsert(
+        dialect,
+        table,
+        ["url"],
+        {
+            # a listing that shows nothing to compare (a channel entry) keeps what another showed
+            "listing_hash": lambda excluded: func.coalesce(excluded.listing_hash, table.c.listing_hash),
+            "state": lambda excluded: case(
+                (
+                    (table.c.state == FETCHED)
+                    & table.c.listing_hash.is_not(None)
+                    & (table.c.listing_hash != excluded.listing_hash),
+                    DISCOVERED,
+                ),
+                else_=table.c.state,
+            ),
+        },
+    )
+
+
+#: KnownURL's fields, read as columns (no ORM objects: a listing page looks up ten URLs per page).
+_KNOWN = (
+    FrontierEntry.url,
+    FrontierEntry.kind,
+    FrontierEntry.walk_until,
+    FrontierEntry.state,
+    FrontierEntry.listing_hash,
+    FrontierEntry.etag,
+    FrontierEntry.last_modified,
+    FrontierEntry.next_fetch_at,
+    FrontierEntry.attempts,
+    FrontierEntry.fetched_at,
+    FrontierEntry.published_at,
+)
+
+
+# -- writes, inside the store's batch transaction ------------------------------------------
+
+
+def record_discovered(session: Session, dialect: str, hits: Sequence[Any], now: datetime) -> None:
+    """Listing entries: new URLs become 'discovered'; a fetched one whose listing changed goes back to it."""
+    rows = {hit.url: (hit.url, DISCOVERED, 0, hit.listing_hash, now) for hit in hits}
+    if rows:
+        insert_rows(session, _discovered_upsert(dialect), _DISCOVERED_COLUMNS, list(rows.values()))
+
+
+_DISCOVERED_COLUMNS = ("url", "state", "attempts", "listing_hash", "discovered_at")
+
+#: A fetched article's frontier row (record_fetched): what a response said of it, and when to look again.
+FETCHED_COLUMNS = (
+    "url",
+    "state",
+    "attempts",
+    "last_error",
+    "discovered_at",
+    "fetched_at",
+    "next_fetch_at",
+    "published_at",
+    "etag",
+    "last_modified",
+    "listing_hash",
+)
+#: A 304's frontier row: confirmed current, nothing else learnt.
+NOT_MODIFIED_COLUMNS = FETCHED_COLUMNS[:7]
+
+
+def fetched_row(
+    url: str,
+    fetched_at: datetime,
+    next_fetch_at: datetime | None,
+    published_at: datetime | None,
+    etag: str | None,
+    last_modified: str | None,
+    listing_hash: str | None,
+) -> tuple[Any, ...]:
+    """A FETCHED_COLUMNS row. ``listing_hash`` None keeps the stored one (no listing seen with it)."""
+    return (
+        url, FETCHED, 0, None, fetched_at, fetched_at, next_fetch_at, published_at, etag, last_modified, listing_hash
+    )  # fmt: skip
+
+
+def not_modified_row(url: str, fetched_at: datetime) -> tuple[Any, ...]:
+    return (url, FETCHED, 0, None, fetched_at, fetched_at, None)
+
+
+def record_fetched(session: Session, dialect: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Fetched (or confirmed unchanged by a 304): rows of FETCHED_COLUMNS or NOT_MODIFIED_COLUMNS,
+    made by ``fetched_row`` / ``not_modified_row``."""
+    if rows:
+        insert_rows(session, _fetched_upsert(dialect, columns), columns, rows)
+
+
+@cache
+def _fetched_upsert(dialect: str, columns: tuple[str, ...]) -> Executable:
+    """Everything but the URL and when it was first discovered is what the fetch says now; the
+    listing hash only when the batch saw the listing (else the stored one stays)."""
+    table = FrontierEntry.__table__
+    update: dict[str, Any] = {
+        column: (lambda excluded, column=column: excluded[column])
+        for column in columns
+        if column not in ("url", "discovered_at", "listing_hash")
+    }
+    if "listing_hash" in columns:
+        update["listing_hash"] = lambda excluded: func.coalesce(excluded.listing_hash, table.c.listing_hash)
+    return upsert(dialect, table, ["url"], update)
+
+
+def record_failed(
+    session: Session, dialect: str, failures: dict[str, str], policy: RecrawlPolicy, now: datetime
+) -> None:
+    """Failed fetches: attempts counted, reason kept, next attempt backed off exponentially."""
+    if not failures:
+        return
+    attempts = dict(
+        session.execute(
+            select(FrontierEntry.url, FrontierEntry.attempts).where(FrontierEntry.url.in_(list(failures)))
+        ).all()
+    )
+    rows = []
+    for url, reason in failures.items():
+        tries = attempts.get(url, 0) + 1
+        rows.append(
+            {
+                "url": url,
+                "kind": LISTING if site.parse_search_url(url) else ARTICLE,
+                "state": FAILED,
+                "attempts": tries,
+                "last_error": reason[:1000],
+                "discovered_at": now,
+                "next_fetch_at": policy.retry_at(tries, now),
+            }
+        )
+    insert_many(
+        session,
+        upsert(dialect, FrontierEntry.__table__, ["url"], ["state", "attempts", "last_error", "next_fetch_at"]),
+        rows,
+    )
+
+
+def record_forbidden(session: Session, dialect: str, forbidden: dict[str, str], now: datetime) -> None:
+    """URLs robots.txt forbids: settled, not failed, so no later run or reconcile asks again."""
+    if not forbidden:
+        return
+    rows = [
+        {
+            "url": url,
+            "kind": LISTING if site.parse_search_url(url) else ARTICLE,
+            "state": FORBIDDEN,
+            "attempts": 1,
+            "last_error": reason[:1000],
+            "discovered_at": now,
+            "next_fetch_at": None,
+        }
+        for url, reason in forbidden.items()
+    ]
+    insert_many(
+        session,
+        upsert(dialect, FrontierEntry.__table__, ["url"], ["state", "attempts", "last_error", "next_fetch_at"]),
+        rows,
+    )
+
+
+def record_listings(session: Session, dialect: str, visits: Sequence[Any], now: datetime) -> None:
+    """Listing pages read (fetched) and the next page each walk will read (discovered), so a
+    walk cut short by a crash resumes at the page it had not read yet."""
+    table = FrontierEntry.__table__
+    fetched = {
+        v.url: {
+            "url": v.url,
+            "kind": LISTING,
+            "state": FETCHED,
+            "attempts": 0,
+            "last_error": None,
+            "walk_until": v.last,
+            "discovered_at": now,
+            "fetched_at": now,
+        }
+        for v in visits
+    }
+    upcoming = {
+        v.next_url: {
+            "url": v.next_url,
+            "kind": LISTING,
+            "state": DISCOVERED,
+            "attempts": 0,
+            "walk_until": v.last,
+            "discovered_at": now,
+        }
+        for v in visits
+        if v.next_url and v.next_url not in fetched
+    }
+    if upcoming:
+        insert_many(
+            session, upsert(dialect, table, ["url"], ["state", "attempts", "walk_until"]), list(upcoming.values())
+        )
+    if fetched:
+        insert_many(
+            session,
+            upsert(dialect, table, ["url"], ["state", "attempts", "last_error", "walk_until", "fetched_at"]),
+            list(fetched.values()),
+        )
