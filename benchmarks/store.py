@@ -11,7 +11,6 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, event, select
 from sqlalchemy.engine import make_url
@@ -33,11 +32,11 @@ from benchmarks.common import (
     verdict,
 )
 from fx168.items import ArticleItem, SearchHitItem, SourceItem
+from fx168.site import SITE_TZ
 from storage.models import Article, SearchHit, Source
 
 TARGETS = {"sqlite": 20_000.0, "postgresql": 10_000.0}
 TARGET_FACTOR = 10.0
-SITE_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class NaivePipeline:

@@ -10,7 +10,7 @@ import pytest
 from conftest import FXCRAWL
 from sqlalchemy import func, select
 
-from fx168.parsing.dates import SITE_TZ
+from fx168.site import SITE_TZ
 from fxcrawl.cli import main
 from fxcrawl.schedule import ScheduleError, load_schedule
 from storage.db import Database
