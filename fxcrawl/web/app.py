@@ -211,7 +211,7 @@ def create_app(database_url: str) -> Starlette:
     def hot(request: Request) -> Response:
         with session() as s:
             lists = browse.hot_and_topics(s)
-        return page(request, "hot.html", **lists)
+        return page(request, "hot.html", hot=lists["hot"], topics=lists["topics"])
 
     # -- JSON ---------------------------------------------------------------------------
 
