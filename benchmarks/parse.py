@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from parsel import Selector
@@ -47,9 +48,7 @@ def page_ms(parse: Callable[[], Any], tree: Callable[[], Any], repeat: int) -> t
 
 
 def measure(name: str, pages: list[tuple[str, str]], parser: Callable[[str, str], Any], repeat: int, note: str) -> Row:
-    timings = [
-        page_ms(lambda h=html, u=url: parser(h, u), lambda h=html: Selector(text=h), repeat) for html, url in pages
-    ]
+    timings = [page_ms(partial(parser, html, url), partial(Selector, text=html), repeat) for html, url in pages]
     parsed, floor = [t[0] for t in timings], [t[1] for t in timings]
     value, baseline = median(parsed), median(floor)
     sizes = sorted(len(html) for html, _ in pages)
