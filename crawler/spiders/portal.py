@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import urlsplit
 
 import scrapy
@@ -57,7 +57,7 @@ class PortalSpider(scrapy.Spider):
         self.verify_first, self.verify_every = 5, 10
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> PortalSpider:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.base_url = crawler.settings.get("FXCRAWL_BASE_URL") or site.CANONICAL_BASE
         spider.verify_first = crawler.settings.getint("FXCRAWL_VERIFY_FIRST", 5)
