@@ -292,12 +292,12 @@ def run(
     two_window = median([r["window_pages_per_s"] for r in runs[2]])
     everything = runs[1] + runs[2]
     all_once = all(r["stored_once"] and r["fetched_once"] for r in everything)
-    shares = [[run["responses"] for run in r["runs"]] for r in runs[2]]
+    splits = [[run["responses"] for run in r["runs"]] for r in runs[2]]
     note = (
         f"{pages * 10} articles, {DELAY * 1000:.0f} ms/response, {CONCURRENCY} req/worker, "
         f"{len(page_ranges(pages).split(','))} seeded ranges, fresh PostgreSQL DB + Redis job each; "
         f"every article stored exactly once, none fetched twice: {'yes' if all_once else 'NO (see JSON)'} "
-        f"({len(everything)} crawls); 2-worker split {' '.join('/'.join(map(str, s)) for s in shares)} "
+        f"({len(everything)} crawls); 2-worker split {' '.join('/'.join(map(str, s)) for s in splits)} "
         f"responses; median of {rounds}"
     )
 

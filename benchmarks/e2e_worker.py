@@ -22,6 +22,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -67,10 +68,10 @@ class BareSpider(scrapy.Spider):
         self.base_url = base_url
         self.pages = int(pages)
 
-    async def start(self):  # type: ignore[no-untyped-def]
+    async def start(self) -> AsyncIterator[scrapy.Request]:
         yield scrapy.Request(site.search_url("现代", 1, site.ARTICLE_TAB, self.base_url), callback=self.parse_listing)
 
-    def parse_listing(self, response):  # type: ignore[no-untyped-def]
+    def parse_listing(self, response: scrapy.http.Response) -> Iterator[scrapy.Request]:
         body = response.body
         for href in RESULT_LINK.findall(body):
             yield response.follow(html.unescape(href.decode()), callback=self.parse_article)
@@ -79,7 +80,7 @@ class BareSpider(scrapy.Spider):
         if nxt and query is not None and query.page < self.pages:
             yield response.follow(html.unescape(nxt.group(1).decode()), callback=self.parse_listing)
 
-    def parse_article(self, response):  # type: ignore[no-untyped-def]
+    def parse_article(self, response: scrapy.http.Response) -> None:
         return None
 
 

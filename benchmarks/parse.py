@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from parsel import Selector
@@ -22,7 +23,7 @@ from parsel import Selector
 from benchmarks.common import KEYWORD, Row, median, ratio, verdict
 from fx168 import site
 from fx168.parsing import parse_article_page, parse_search_page
-from fx168.parsing.dates import SITE_TZ, DateError, read_site_datetime
+from fx168.parsing.dates import DateError, read_site_datetime
 from replay.generator import GeneratedSite
 from replay.server import FIXTURE_SITE
 
@@ -47,9 +48,7 @@ def page_ms(parse: Callable[[], Any], tree: Callable[[], Any], repeat: int) -> t
 
 
 def measure(name: str, pages: list[tuple[str, str]], parser: Callable[[str, str], Any], repeat: int, note: str) -> Row:
-    timings = [
-        page_ms(lambda h=html, u=url: parser(h, u), lambda h=html: Selector(text=h), repeat) for html, url in pages
-    ]
+    timings = [page_ms(partial(parser, html, url), partial(Selector, text=html), repeat) for html, url in pages]
     parsed, floor = [t[0] for t in timings], [t[1] for t in timings]
     value, baseline = median(parsed), median(floor)
     sizes = sorted(len(html) for html, _ in pages)
@@ -115,12 +114,12 @@ def html_path(parser: Callable[..., Any]) -> Callable[[str, str], Any]:
 #: The fetch time the dates are read at: 06:00 on 3 January in Shanghai, so that a date without
 #: a year ('12-26') is last year's and a time without a date ('19:12') yesterday's.
 DATES_FETCHED = datetime(2027, 1, 2, 22, 0, tzinfo=UTC)
-_LOCAL = DATES_FETCHED.astimezone(SITE_TZ)
+_LOCAL = DATES_FETCHED.astimezone(site.SITE_TZ)
 
 
 def _day(days: int, hour: int, minute: int) -> datetime:
     day = _LOCAL.date() + timedelta(days=days)
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=SITE_TZ)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=site.SITE_TZ)
 
 
 #: Each form of issue 13 with the instant it means at DATES_FETCHED.
@@ -136,17 +135,17 @@ DATE_FORMS: dict[str, datetime] = {
     "2天前": _LOCAL - timedelta(days=2),
     "05:40": _day(0, 5, 40),
     "19:12": _day(-1, 19, 12),
-    "12-26": datetime(2026, 12, 26, tzinfo=SITE_TZ),
-    "01-02 15:30": datetime(2027, 1, 2, 15, 30, tzinfo=SITE_TZ),
-    "11月22日": datetime(2026, 11, 22, tzinfo=SITE_TZ),
-    "11月22日 15:30": datetime(2026, 11, 22, 15, 30, tzinfo=SITE_TZ),
-    "11月22日15:30": datetime(2026, 11, 22, 15, 30, tzinfo=SITE_TZ),
-    "2022年12月21日 14:20": datetime(2022, 12, 21, 14, 20, tzinfo=SITE_TZ),
-    "2022年12月21日14:20": datetime(2022, 12, 21, 14, 20, tzinfo=SITE_TZ),
-    "2022-12-21": datetime(2022, 12, 21, tzinfo=SITE_TZ),
-    "2022/12/21": datetime(2022, 12, 21, tzinfo=SITE_TZ),
-    "2022-12-21 14:20": datetime(2022, 12, 21, 14, 20, tzinfo=SITE_TZ),
-    "２０２２年１２月２１日 １４：２０": datetime(2022, 12, 21, 14, 20, tzinfo=SITE_TZ),
+    "12-26": datetime(2026, 12, 26, tzinfo=site.SITE_TZ),
+    "01-02 15:30": datetime(2027, 1, 2, 15, 30, tzinfo=site.SITE_TZ),
+    "11月22日": datetime(2026, 11, 22, tzinfo=site.SITE_TZ),
+    "11月22日 15:30": datetime(2026, 11, 22, 15, 30, tzinfo=site.SITE_TZ),
+    "11月22日15:30": datetime(2026, 11, 22, 15, 30, tzinfo=site.SITE_TZ),
+    "2022年12月21日 14:20": datetime(2022, 12, 21, 14, 20, tzinfo=site.SITE_TZ),
+    "2022年12月21日14:20": datetime(2022, 12, 21, 14, 20, tzinfo=site.SITE_TZ),
+    "2022-12-21": datetime(2022, 12, 21, tzinfo=site.SITE_TZ),
+    "2022/12/21": datetime(2022, 12, 21, tzinfo=site.SITE_TZ),
+    "2022-12-21 14:20": datetime(2022, 12, 21, 14, 20, tzinfo=site.SITE_TZ),
+    "２０２２年１２月２１日 １４：２０": datetime(2022, 12, 21, 14, 20, tzinfo=site.SITE_TZ),
     "１９：１２": _day(-1, 19, 12),
 }
 
@@ -165,7 +164,7 @@ def dateparser_reader() -> Callable[[str], datetime | None]:
 
     settings = {
         "RELATIVE_BASE": _LOCAL.replace(tzinfo=None),
-        "TIMEZONE": "Asia/Shanghai",
+        "TIMEZONE": site.SITE_TIMEZONE,
         "RETURN_AS_TIMEZONE_AWARE": True,
         "PREFER_DATES_FROM": "past",
     }

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,7 @@ def measure(database: Database, label: str, n: int, args: argparse.Namespace, sa
                     return fulltext.search(session, query, limit=20, rank=rank)
 
             found += latencies(search, args.repeat)
-            ranked += latencies(lambda query=query: search(query, rank=True), max(3, args.repeat // 3))
+            ranked += latencies(partial(search, query, rank=True), max(3, args.repeat // 3))
             hits.append(len(search().results))
         scans += latencies(scan(database, queries[0][0]), args.scan_repeat)
         with database.engine.connect() as connection:

@@ -8,10 +8,10 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, event, select
 from sqlalchemy.engine import make_url
@@ -33,11 +33,11 @@ from benchmarks.common import (
     verdict,
 )
 from fx168.items import ArticleItem, SearchHitItem, SourceItem
+from fx168.site import SITE_TZ
 from storage.models import Article, SearchHit, Source
 
 TARGETS = {"sqlite": 20_000.0, "postgresql": 10_000.0}
 TARGET_FACTOR = 10.0
-SITE_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class NaivePipeline:
@@ -142,6 +142,7 @@ def replay(database_url: str, batches: list[list[tuple[str, Any, bool]]]) -> flo
     if url.get_backend_name() == "sqlite":
         import sqlite3
 
+        assert url.database is not None, "the benchmark's SQLite databases are files"
         connection = sqlite3.connect(url.database, isolation_level=None)
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):  # as storage.db sets
             connection.execute(f"PRAGMA {pragma}")
@@ -156,10 +157,10 @@ def replay(database_url: str, batches: list[list[tuple[str, Any, bool]]]) -> flo
         return elapsed
     import psycopg
 
-    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as connection:
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as pg:
         started = time.perf_counter()
         for batch in batches:
-            with connection.transaction(), connection.cursor() as cursor:
+            with pg.transaction(), pg.cursor() as cursor:
                 for sql, parameters, many in batch:
                     (cursor.executemany if many else cursor.execute)(sql, parameters)
         return time.perf_counter() - started
@@ -257,14 +258,14 @@ def run(
     naive_count = min(naive_count, articles)
 
     @contextmanager
-    def fresh_sqlite(label: str):  # type: ignore[no-untyped-def]
+    def fresh_sqlite(label: str) -> Iterator[str]:
         path = workdir / f"store-{label}.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         yield sqlite_url(path)
 
     @contextmanager
-    def fresh_postgres(label: str):  # type: ignore[no-untyped-def]
+    def fresh_postgres(label: str) -> Iterator[str]:
         with postgres_database(postgres_url, prefix=f"fxcrawl_bench_{label}") as url:
             yield url
 

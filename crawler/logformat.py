@@ -24,14 +24,21 @@ class LevelAwareLogFormatter(LogFormatter):
         return cls(_level(crawler.settings.get("LOG_LEVEL")))
 
     # Scrapy's crawled and scraped messages are always DEBUG; a dropped item's level is its DropItem's.
+    # Returning None omits a message, as LogFormatter's docstring says; its return annotation leaves None out.
 
-    def crawled(self, request: Any, response: Any, spider: Any) -> LogFormatterResult | None:
+    def crawled(  # type: ignore[override]  # None omits the message (documented)
+        self, request: Any, response: Any, spider: Any
+    ) -> LogFormatterResult | None:
         return super().crawled(request, response, spider) if self.threshold <= logging.DEBUG else None
 
-    def scraped(self, item: Any, response: Any, spider: Any) -> LogFormatterResult | None:
+    def scraped(  # type: ignore[override]  # None omits the message (documented)
+        self, item: Any, response: Any, spider: Any
+    ) -> LogFormatterResult | None:
         return super().scraped(item, response, spider) if self.threshold <= logging.DEBUG else None
 
-    def dropped(self, item: Any, exception: BaseException, response: Any, spider: Any) -> LogFormatterResult | None:
+    def dropped(  # type: ignore[override]  # None omits the message (documented)
+        self, item: Any, exception: BaseException, response: Any, spider: Any
+    ) -> LogFormatterResult | None:
         result = super().dropped(item, exception, response, spider)
         return result if result["level"] >= self.threshold else None
 

@@ -100,7 +100,7 @@ FXCRAWL_VERIFY_EVERY = 10
 #: as a replay server answers both).
 FXCRAWL_API_BASE_URL = None
 FXCRAWL_DATABASE_URL = os.environ.get("DATABASE_URL") or "sqlite:///data/fxcrawl.db"
-FXCRAWL_TIMEZONE = "Asia/Shanghai"
+FXCRAWL_TIMEZONE = site.SITE_TIMEZONE
 #: Items buffered before one batched write (2,000 measured faster than 500 and 1,000 on SQLite
 #: and PostgreSQL), and the longest an item waits in the buffer (s).
 FXCRAWL_STORE_BATCH_SIZE = 2000

@@ -9,6 +9,7 @@ against the fetch, not against whenever validation runs.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from typing import Any
@@ -86,7 +87,8 @@ class SearchHitItem:
     source: str
     source_logo: str | None
     date: str
-    listed_on: date | None = field(default=None, metadata=DERIVED)
+    #: dt.date, not date: the field above shadows the name in the class body.
+    listed_on: dt.date | None = field(default=None, metadata=DERIVED)
     #: What the listing said of the article; a change sends the crawler back to it.
     listing_hash: str | None = field(default=None, metadata=DERIVED)
     #: When the listing page was fetched (aware; set by the spider), for relative dates.

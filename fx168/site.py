@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 from w3lib.url import canonicalize_url, url_query_cleaner
 
@@ -34,6 +35,12 @@ SITE_HOSTS = frozenset({"fx168news.com", "www.fx168news.com", "m.fx168news.com"}
 LEGACY_HOSTS = frozenset({"news.fx168news.com", "news.fx168.com"})
 #: Every host a crawl of the portal may fetch from.
 ALL_HOSTS = SITE_HOSTS | LEGACY_HOSTS | {urlsplit(API_BASE).netloc}
+
+#: The portal's time zone: the dates it prints are Beijing wall-clock time (+08:00, no DST).
+SITE_TIMEZONE = "Asia/Shanghai"
+SITE_TZ = ZoneInfo(SITE_TIMEZONE)
+#: Its offset from UTC as ISO 8601 writes it: the offset of a site time written without one.
+SITE_UTC_OFFSET = "+08:00"
 
 
 class PageKind(StrEnum):

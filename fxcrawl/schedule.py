@@ -37,7 +37,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from fx168.parsing.dates import SITE_TZ
+from fx168.site import SITE_TZ
 
 logger = logging.getLogger(__name__)
 

@@ -190,7 +190,7 @@ def datetime_attr(published: str) -> str:
     date, _, time = published.partition(" ")
     if not time:
         return date
-    return f"{date}T{time if time.count(':') == 2 else time + ':00'}+08:00"
+    return f"{date}T{time if time.count(':') == 2 else time + ':00'}{site.SITE_UTC_OFFSET}"
 
 
 def seconds(published: str) -> str:

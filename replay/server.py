@@ -178,9 +178,10 @@ def api_answer(source: SiteSource, path: str, query: str) -> dict[str, Any] | No
     elif path == site.API_FAST_NEWS_PATH:
         if params.get("fastChannelId", site.API_SITE_CHANNEL) != site.API_SITE_CHANNEL:
             return None
-        items = source.api_items("fastnews")
-        if items is None:
+        fast_news = source.api_items("fastnews")
+        if fast_news is None:
             return None
+        items = fast_news
     else:
         return None
     try:
@@ -286,9 +287,11 @@ def make_site(  # type: ignore[no-untyped-def]
         request.write(payload)
         request.finish()
 
-    factory = server.Site(Replay())
-    factory.log = lambda _request: None  # the access log above replaces twisted's own
-    return factory
+    class QuietSite(server.Site):
+        def log(self, request: Any) -> None:
+            """Nothing: the access log above replaces twisted's own."""
+
+    return QuietSite(Replay())
 
 
 def _content_type(path: str) -> bytes:
@@ -396,9 +399,12 @@ def serve(args: argparse.Namespace) -> int:
     knobs = DriftKnobs.from_args(args.drop_next_data, args.rename_json_key, args.article_markup_v2)
     gate = TokenGate(args.rotate_token_after)
     factory = make_site(source, log, args.delay, plan, knobs, gate)
-    port = reactor.listenTCP(args.port, factory, interface="127.0.0.1")  # type: ignore[attr-defined]
-    print(f"serving http://127.0.0.1:{port.getHost().port}", flush=True)
-    reactor.run()  # type: ignore[attr-defined]
+    port = reactor.listenTCP(args.port, factory, interface="127.0.0.1")
+    # Twisted types the reactor and its ports as zope interfaces, whose methods mypy reads
+    # right only with the mypy-zope plugin; getHost() is an IPv4Address here.
+    address = port.getHost()  # type: ignore[misc]  # a zope interface method (see above)
+    print(f"serving http://127.0.0.1:{address.port}", flush=True)
+    reactor.run()  # type: ignore[misc]  # a zope interface method (see above)
     return 0
 
 

@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import html as lxml_html
@@ -128,7 +129,7 @@ def make_crawler(**settings: object):
 def article_item(url: str = "https://www.fx168news.com/article/1", **changes: object):
     from fx168.items import ArticleItem
 
-    fields = {
+    fields: dict[str, Any] = {
         "url": url,
         "title": "央行发布报告",
         "source": "金融界",
@@ -148,6 +149,7 @@ def unwritable(database_url: str) -> Iterator[None]:
     switched to read-only with its sessions cut."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        assert url.database is not None, "a SQLite file, not an in-memory database"
         blocker = sqlite3.connect(url.database, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
         try:

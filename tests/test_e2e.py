@@ -146,7 +146,7 @@ def test_fixture_server_saw_robots_seven_listings_and_each_article_once(two_craw
     assert sorted(int(q["page"][0]) for q in queries) == sorted(LISTING_PAGES)
     assert set(listings.values()) == {1}
 
-    articles = Counter()
+    articles: Counter[str] = Counter()
     for path, n in paths.items():
         if (ref := site.article_ref(site.LEGACY_BASE + path if path.endswith(".shtml") else path)) is not None:
             articles[ref.url] += n

@@ -25,6 +25,7 @@ def test_per_response_and_per_item_debug_messages_follow_log_level(level: str, s
     scraped = crawler_formatter.scraped(article_item(), response, spider)
     assert (crawled is not None, scraped is not None) == (shown, shown)
     if shown:
+        assert crawled is not None and scraped is not None
         assert crawled["level"] == scraped["level"] == logging.DEBUG
 
 

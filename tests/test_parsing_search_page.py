@@ -88,8 +88,8 @@ def test_first_and_last_pages_have_no_prev_or_next() -> None:
     last = parse_search_page(
         (base / "page-1000.html").read_text(encoding="utf-8"), SEARCH_953_URL.replace("953", "1000")
     )
-    assert first.pagination.prev_url is None and first.pagination.next_url.endswith("page=2")
-    assert last.pagination.next_url is None and last.pagination.prev_url.endswith("page=999")
+    assert first.pagination.prev_url is None and (first.pagination.next_url or "").endswith("page=2")
+    assert last.pagination.next_url is None and (last.pagination.prev_url or "").endswith("page=999")
     assert (first.pagination.current, last.pagination.current) == (1, 1000)
 
 
@@ -128,5 +128,5 @@ def test_a_second_pagination_block_is_read_with_the_first() -> None:
     at = html.index('<section class="search-results">')
     pagination = parse_search_page(html[:at] + extra + html[at:], SEARCH_953_URL, use_json=False).pagination
     assert (pagination.current, pagination.last) == (7, 1000)
-    assert pagination.prev_url.endswith("page=952")
+    assert (pagination.prev_url or "").endswith("page=952")
     assert pagination.next_url == "https://www.fx168news.com/search?keyword=x&page=8"

@@ -15,8 +15,11 @@ from replay.generator import GeneratedSite
 _NEXT_DATA = re.compile(r'<script id="__NEXT_DATA__" type="application/json">(.*?)</script>', re.S)
 
 
-def data_at(html: str, kind: site.PageKind) -> Any:
-    node: Any = json.loads(_NEXT_DATA.search(html).group(1))
+def data_at(html: str | None, kind: site.PageKind) -> Any:
+    assert html is not None, "no such page"
+    found = _NEXT_DATA.search(html)
+    assert found is not None, "a page without its __NEXT_DATA__"
+    node: Any = json.loads(found.group(1))
     for key in site.JSON_PATHS[kind][0]:
         node = node[key]
     return node
@@ -35,6 +38,7 @@ def test_generation_is_deterministic_and_addressable() -> None:
 def test_search_pages_carry_keyword_id_links_and_their_json() -> None:
     generated = GeneratedSite(pages=50, keyword="现代")
     html = generated.search_page(50)
+    assert html is not None
     data = data_at(html, site.PageKind.SEARCH)
     items = data[site.SEARCH_JSON.items]
     assert len(items) == 10 and data[site.SEARCH_JSON.page] == 50 and data[site.SEARCH_JSON.last_page] == 50
@@ -48,6 +52,7 @@ def test_search_pages_carry_keyword_id_links_and_their_json() -> None:
         "现代" in "".join(lxml_html.fragment_fromstring(f"<p>{i['highlightContent']}</p>").itertext()) for i in items
     )
     first_page = GeneratedSite(pages=50).search_page(1)
+    assert first_page is not None
     hrefs = re.findall(r'class="item-title"><a href="([^"]+)"', first_page)
     assert any("%" in href for href in hrefs) and any(re.fullmatch(r"/article/\d+", href) for href in hrefs)
 
@@ -63,12 +68,14 @@ def test_article_pages_match_their_listing_and_hold_the_live_markup() -> None:
     tree = lxml_html.document_fromstring(html)
     assert tree.cssselect(site.ARTICLE.body + " " + site.CONTENT.container)
     assert tree.cssselect(site.ARTICLE.title)[0].text_content() == item[site.NEWS.title]
-    article = generated.article(generated.index_of(item[site.NEWS.news_id]))
+    index = generated.index_of(item[site.NEWS.news_id])
+    assert index is not None
+    article = generated.article(index)
     snippet = "".join(lxml_html.fragment_fromstring(f"<p>{item['highlightContent']}</p>").itertext())
     assert snippet == article["snippet"] and snippet in " ".join(article["body"])
     assert "{{" not in " ".join(article["body"])  # the record's body is text; the markup is in its blocks
     topics = [generated.article_page(generated.article_id(i)) for i in range(6)]
-    assert any("topic-entity" in page for page in topics)
+    assert any("topic-entity" in (page or "") for page in topics)
 
 
 def test_edited_articles_keep_their_snippet_in_their_body() -> None:

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ _NEXT_DATA = re.compile(r'<script id="__NEXT_DATA__" type="application/json">(.*
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
     """GET a URL (its non-ASCII characters percent-encoded, as a client sends them)."""
-    request = urllib.request.Request(urllib.request.quote(url, safe=":/%?=&#"), headers=headers or {})
+    request = urllib.request.Request(urllib.parse.quote(url, safe=":/%?=&#"), headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, resp.read(), resp.headers
@@ -50,16 +51,24 @@ def api(server: ReplayServer, url: str, pcc: str | None, site_base: str = site.C
     return status, json.loads(body)
 
 
-def next_data(body: bytes) -> dict[str, Any] | None:
+def next_data(body: bytes) -> Any:
     found = _NEXT_DATA.search(body.decode("utf-8"))
-    return json.loads(found.group(1)) if found else None
+    assert found is not None, "a page without its __NEXT_DATA__"
+    return json.loads(found.group(1))
+
+
+class LoggedServer(ReplayServer):
+    """A fixture server writing its access log where the tests read it."""
+
+    def __init__(self, log: Path) -> None:
+        super().__init__("--access-log", str(log))
+        self.log = log
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     log = tmp_path_factory.mktemp("server") / "access.jsonl"
-    with ReplayServer("--access-log", str(log)) as running:
-        running.log = log
+    with LoggedServer(log) as running:
         yield running
 
 
@@ -279,6 +288,8 @@ def test_a_generated_site_is_served_on_demand() -> None:
         status, body, _ = fetch(site.search_url("现代", 2000, base=running.base_url))
         assert status == 200 and "下一页".encode() not in body and b"__NEXT_DATA__" in body
         assert fetch(site.search_url("现代", 2001, base=running.base_url))[0] == 404
-        href = re.search(rb'<h3 class="item-title"><a href="([^"]+)"', body).group(1).decode()
+        link = re.search(rb'<h3 class="item-title"><a href="([^"]+)"', body)
+        assert link is not None
+        href = link.group(1).decode()
         assert fetch(running.base_url + href)[0] == 200
         assert fetch(running.base_url + "/article/" + href.rsplit("-", 1)[-1].rsplit("/", 1)[-1])[0] == 200

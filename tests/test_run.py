@@ -128,7 +128,7 @@ def test_database_unwritable_mid_crawl_spools_then_replay_stores_each_once(datab
     with database.session() as session:
         stored = session.scalar(select(func.count(Article.id)))
     spool = Spool(spool_dir_for(tmp_path / "spool", db))
-    assert 0 < stored < 300 and stored + sum(1 for i in _spooled_articles(spool)) == 300
+    assert stored is not None and 0 < stored < 300 and stored + sum(1 for i in _spooled_articles(spool)) == 300
 
     replay = subprocess.run(
         [*FXCRAWL, "spool", "replay", "--db", db, "--spool-dir", str(tmp_path / "spool")],

@@ -10,7 +10,7 @@ import pytest
 from conftest import FXCRAWL
 from sqlalchemy import func, select
 
-from fx168.parsing.dates import SITE_TZ
+from fx168.site import SITE_TZ
 from fxcrawl.cli import main
 from fxcrawl.schedule import ScheduleError, load_schedule
 from storage.db import Database
@@ -45,7 +45,8 @@ replay = true
     assert jobs[0].next_run(now) == datetime(2026, 11, 28, 10, 30, tzinfo=SITE_TZ)
     assert jobs[1].trigger.interval.total_seconds() == 6 * 3600
     soon = datetime.now(SITE_TZ)
-    assert 0 < (jobs[1].next_run(soon) - soon).total_seconds() <= 6 * 3600
+    next_run = jobs[1].next_run(soon)
+    assert next_run is not None and 0 < (next_run - soon).total_seconds() <= 6 * 3600
     command = jobs[0].command()
     assert command[3:] == ["crawl", "search", "--job", "xiandai", "--keyword", "现代", "--max-pages", "3"]
     assert not any("sqlite" in part or "postgresql" in part for part in command)  # no URL on a command line
@@ -146,6 +147,7 @@ def test_sigterm_stops_the_scheduler_after_the_running_crawl_has_flushed(tmp_pat
     assert len(runs) == 1  # one crawl at a time; none started after the signal
     run = runs[0]
     assert run.finish_reason == "shutdown"
+    assert stored is not None
     assert 0 < stored == run.stats["fxcrawl/pages/detail"] < 300  # flushed: every parsed article is stored
 
 

@@ -2,6 +2,8 @@
 
 import asyncio
 import inspect
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import make_crawler
@@ -111,6 +113,6 @@ def test_no_callback_is_a_generator_that_returns_a_value() -> None:
     from scrapy.utils.misc import is_generator_with_return_value
 
     s = spider()
-    callbacks = [s.parse_listing, s.parse_article, s.failed, s._new_sidebar_entries]
+    callbacks: list[Callable[..., Any]] = [s.parse_listing, s.parse_article, s.failed, s._new_sidebar_entries]
     assert all(inspect.isgeneratorfunction(c) for c in callbacks)
     assert not any(is_generator_with_return_value(c) for c in callbacks)

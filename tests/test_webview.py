@@ -8,6 +8,7 @@ import pytest
 from conftest import article_item
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from test_pipelines_fulltext import generated_items, store_items
 
@@ -29,7 +30,6 @@ def client(database_url: str) -> Iterator[TestClient]:
     store_items(database_url, [article_item(url, title="二版", body=["第一版正文。", "新增的一段。"])])
     app = create_app(database_url)
     with TestClient(app) as client:
-        client.database_url = database_url  # type: ignore[attr-defined]
         yield client
     app.state.engine.dispose()
 
@@ -85,8 +85,8 @@ def test_api_articles_pages_through_everything_newest_first(client: TestClient) 
     assert day["items"] and {a["published_at"][:7] for a in day["items"]} == {"2023-03"}
 
 
-def test_api_search_pages_equal_the_search_module(client: TestClient) -> None:
-    database = Database(client.database_url)  # type: ignore[attr-defined]
+def test_api_search_pages_equal_the_search_module(client: TestClient, database_url: str) -> None:
+    database = Database(database_url)
     with database.session() as session:
         expected = [r["id"] for r in fulltext.search(session, "现代 金融", limit=500).results]
     database.dispose()
@@ -113,7 +113,8 @@ def test_an_article_shows_its_revisions_with_a_diff(client: TestClient) -> None:
 
 
 def test_the_web_view_cannot_write(client: TestClient) -> None:
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    assert isinstance(client.app, Starlette)
+    engine = client.app.state.engine
     with pytest.raises((OperationalError, ProgrammingError, Exception)) as caught, engine.begin() as connection:
         connection.execute(text("DELETE FROM articles"))
     assert "read" in str(caught.value).lower()

@@ -13,11 +13,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from conftest import IN_CI, ROOT, article_item
 from test_cli_search import CRAWL
 from test_pipelines_fulltext import store_items
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -70,7 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(server: str) -> Iterator[object]:
+def browser(server: str) -> Iterator[WebDriver]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -87,79 +91,70 @@ def browser(server: str) -> Iterator[object]:
         driver.quit()
 
 
-def snap(driver: object, name: str) -> Path:
+def snap(driver: WebDriver, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
-    driver.save_screenshot(str(path))  # type: ignore[attr-defined]
+    driver.save_screenshot(str(path))
     assert path.stat().st_size > 1000
     return path
 
 
-def no_alert(driver: object) -> bool:
+def no_alert(driver: WebDriver) -> bool:
     from selenium.common.exceptions import NoAlertPresentException
 
     try:
-        driver.switch_to.alert  # type: ignore[attr-defined]  # noqa: B018
+        driver.switch_to.alert  # noqa: B018
     except NoAlertPresentException:
         return True
     return False
 
 
-def test_search_for_a_word_from_the_seed_then_open_an_article(server: str, browser: object) -> None:
+def test_search_for_a_word_from_the_seed_then_open_an_article(server: str, browser: WebDriver) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     driver = browser
-    driver.get(server + "/")  # type: ignore[attr-defined]
-    box = driver.find_element(By.NAME, "q")  # type: ignore[attr-defined]
+    driver.get(server + "/")
+    box = driver.find_element(By.NAME, "q")
     box.send_keys("现代", Keys.ENTER)
-    results = driver.find_elements(By.CSS_SELECTOR, "#results .result")  # type: ignore[attr-defined]
+    results = driver.find_elements(By.CSS_SELECTOR, "#results .result")
     assert len(results) == 20
-    marks = driver.find_elements(By.CSS_SELECTOR, "#results mark")  # type: ignore[attr-defined]
+    marks = driver.find_elements(By.CSS_SELECTOR, "#results mark")
     assert marks and {m.text for m in marks} == {"现代"}
-    assert "现代" in driver.title  # type: ignore[attr-defined]
+    assert "现代" in driver.title
     snap(driver, "1-search")
     first = results[0].find_element(By.CSS_SELECTOR, "a.title")
     title = first.text
     first.click()
-    assert driver.find_element(By.ID, "title").text == title  # type: ignore[attr-defined]
-    assert (
-        driver.find_element(By.LINK_TEXT, "原文 original")
-        .get_attribute("href")
-        .startswith(  # type: ignore[attr-defined]
-            "https://www.fx168news.com/article/"
-        )
-    )
+    assert driver.find_element(By.ID, "title").text == title
+    href = driver.find_element(By.LINK_TEXT, "原文 original").get_attribute("href")
+    assert href is not None and href.startswith("https://www.fx168news.com/article/")
     snap(driver, "2-article")
 
 
-def test_page_through_the_article_list(server: str, browser: object) -> None:
+def test_page_through_the_article_list(server: str, browser: WebDriver) -> None:
     from selenium.webdriver.common.by import By
 
     driver = browser
-    driver.get(server + "/articles?limit=10")  # type: ignore[attr-defined]
+    driver.get(server + "/articles?limit=10")
     seen: list[str] = []
     for page in range(3):
-        rows = driver.find_elements(By.CSS_SELECTOR, "#articles tbody tr")  # type: ignore[attr-defined]
+        rows = driver.find_elements(By.CSS_SELECTOR, "#articles tbody tr")
         assert len(rows) == 10
         seen += [row.find_element(By.TAG_NAME, "td").text for row in rows]
         snap(driver, f"3-articles-page-{page + 1}")
-        driver.find_element(By.CSS_SELECTOR, "a.next").click()  # type: ignore[attr-defined]
+        driver.find_element(By.CSS_SELECTOR, "a.next").click()
     assert len(set(seen)) == 30
 
 
-def test_a_title_holding_a_script_shows_as_text(server: str, browser: object) -> None:
+def test_a_title_holding_a_script_shows_as_text(server: str, browser: WebDriver) -> None:
     from selenium.webdriver.common.by import By
 
     driver = browser
-    driver.get(server + "/search?q=" + "现代金融")  # type: ignore[attr-defined]
-    link = next(
-        a
-        for a in driver.find_elements(By.CSS_SELECTOR, "#results a.title")  # type: ignore[attr-defined]
-        if a.text.startswith("<script>")
-    )
+    driver.get(server + "/search?q=" + "现代金融")
+    link = next(a for a in driver.find_elements(By.CSS_SELECTOR, "#results a.title") if a.text.startswith("<script>"))
     assert link.text == SCRIPT_TITLE
     link.click()
-    assert driver.find_element(By.ID, "title").text == SCRIPT_TITLE  # type: ignore[attr-defined]
-    assert driver.title != "pwned" and no_alert(driver)  # type: ignore[attr-defined]
-    assert driver.find_elements(By.CSS_SELECTOR, "main img, main script") == []  # type: ignore[attr-defined]
+    assert driver.find_element(By.ID, "title").text == SCRIPT_TITLE
+    assert driver.title != "pwned" and no_alert(driver)
+    assert driver.find_elements(By.CSS_SELECTOR, "main img, main script") == []
     snap(driver, "4-script-title")

@@ -143,7 +143,7 @@ class LatestSpider(PortalSpider):
         )
 
     def got_token(self, response: Response, name: str, page: int, refreshed: bool) -> Iterator[Any]:
-        token = response.headers.get(site.API_TOKEN_HEADER, b"").decode("latin-1").strip()
+        token = (response.headers.get(site.API_TOKEN_HEADER) or b"").decode("latin-1").strip()
         if not token:
             self.count("fxcrawl/api/no_token")
             self.logger.error(

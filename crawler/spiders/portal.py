@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import urlsplit
 
 import scrapy
@@ -20,7 +20,14 @@ from fx168.items import NotModifiedItem, RejectItem, SourceItem
 from fx168.parsing import PageParseError, parse_article_page
 from fx168.parsing.nextdata import DISAGREE, JSON_MISSING, MARKUP_CHANGED
 
-P = TypeVar("P")
+
+class _Page(Protocol):
+    """What a page parser returns: its records, and what it saw of markup drift."""
+
+    drift: list[str]
+
+
+P = TypeVar("P", bound=_Page)
 
 #: Marks a request for a listing page (search results, a channel list, the 快讯 feed, a page of
 #: the JSON API): the incremental middleware filters what such a page leads to.
@@ -39,6 +46,8 @@ class PortalSpider(scrapy.Spider):
 
     base_url: str = site.CANONICAL_BASE
     api_base: str = site.API_BASE
+    #: Set per crawl (from_crawler); Scrapy's OffsiteMiddleware reads it.
+    allowed_domains: list[str]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -48,7 +57,7 @@ class PortalSpider(scrapy.Spider):
         self.verify_first, self.verify_every = 5, 10
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> PortalSpider:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.base_url = crawler.settings.get("FXCRAWL_BASE_URL") or site.CANONICAL_BASE
         spider.verify_first = crawler.settings.getint("FXCRAWL_VERIFY_FIRST", 5)
@@ -102,8 +111,8 @@ class PortalSpider(scrapy.Spider):
             yield page
             return
         article = page.article
-        article.etag = response.headers.get("ETag", b"").decode("latin-1") or None
-        article.last_modified = response.headers.get("Last-Modified", b"").decode("latin-1") or None
+        article.etag = (response.headers.get("ETag") or b"").decode("latin-1") or None
+        article.last_modified = (response.headers.get("Last-Modified") or b"").decode("latin-1") or None
         article.fetched_at = datetime.now(UTC)
         self.count("fxcrawl/pages/detail")
         yield article

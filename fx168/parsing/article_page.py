@@ -179,7 +179,7 @@ def _article(
 def _canonical(doc: etree._Element, url: str) -> str | None:
     """The page's rel=canonical, as the one URL of the article it names when it names one."""
     link = select_one(doc, A.canonical)
-    href = (link.get("href") or "").strip() if link is not None else ""
+    href: str = (link.get("href") or "").strip() if link is not None else ""
     if not href:
         return None
     absolute = urljoin(url, href)

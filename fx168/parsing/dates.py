@@ -16,13 +16,11 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from dateutil import parser as dateutil_parser
 
 from fx168.parsing.text import strip_invisible
-
-SITE_TZ = ZoneInfo("Asia/Shanghai")
+from fx168.site import SITE_TZ as SITE_TZ  # defined in the site description; re-exported for dates' callers
 
 SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)

@@ -223,7 +223,7 @@ def iso_time(text: str | None) -> str | None:
     if match is None:
         return None
     day, clock, seconds, offset = match.groups()
-    offset = "+00:00" if offset == "Z" else offset or "+08:00"
+    offset = "+00:00" if offset == "Z" else offset or site.SITE_UTC_OFFSET
     if len(offset) == 5:
         offset = f"{offset[:3]}:{offset[3:]}"
     return f"{day}T{clock}:{seconds or '00'}{offset}"

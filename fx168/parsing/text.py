@@ -194,7 +194,8 @@ def _compiled(css: str) -> etree.XPath:
 
 
 def select(node: etree._Element, css: str) -> list[etree._Element]:
-    return _compiled(css)(node)
+    found: list[etree._Element] = _compiled(css)(node)
+    return found
 
 
 def select_one(node: etree._Element, css: str) -> etree._Element | None:
@@ -238,7 +239,8 @@ def _string(node: etree._Element) -> str:
     their text, and reading ``.text`` is a fraction of the cost of an XPath call.
     """
     if len(node):
-        return _STRING(node)
+        text: str = _STRING(node)  # a plain str: smart_strings=False
+        return text
     return node.text or ""
 
 
@@ -247,13 +249,9 @@ def first_text(node: etree._Element, css: str) -> str:
     return joined_text(found) if found is not None else ""
 
 
-def highlighted_terms(node: etree._Element, highlight_class: str) -> list[str]:
-    """The highlighted terms of a snippet: adjacent highlighted elements form one term (现 + 代 = 现代)."""
-    return snippet_text(node, highlight_class)[1]
-
-
 def snippet_text(node: etree._Element, highlight_class: str) -> tuple[str, list[str]]:
-    """``joined_text(node)`` and ``highlighted_terms(node, highlight_class)`` in one pass.
+    """``joined_text(node)`` and the snippet's highlighted terms, in one pass; adjacent
+    highlighted elements form one term (现 + 代 = 现代).
 
     A snippet's text is its own text, then each child's text and tail (comments and
     processing instructions have no text, only a tail); lxml makes a new str for every
@@ -450,7 +448,7 @@ def fragments(htmls: list[str]) -> list[etree._Element]:
         return []
     wrapped = "".join(f"<{_FRAGMENT_TAG}>{piece}</{_FRAGMENT_TAG}>" for piece in htmls)
     root = document(f"<div>{wrapped}</div>")
-    found = root.findall(f"body/div/{_FRAGMENT_TAG}")
+    found: list[etree._Element] = root.findall(f"body/div/{_FRAGMENT_TAG}")
     if len(found) == len(htmls):
         return found
     return [fragment(piece) for piece in htmls]

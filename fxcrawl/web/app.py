@@ -28,6 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fx168 import site
 from storage import browse, fulltext, queries
 from storage.migrations import current_revision, head_revision
 
@@ -90,7 +91,7 @@ def _day(value: str | None, name: str, end: bool = False) -> datetime | None:
         day = date.fromisoformat(value)
     except ValueError:
         raise HTTPException(400, f"{name}: use a date such as 2023-02-24") from None
-    start = datetime(day.year, day.month, day.day, tzinfo=queries.SITE_TZ)
+    start = datetime(day.year, day.month, day.day, tzinfo=site.SITE_TZ)
     return start + timedelta(days=1) if end else start
 
 
@@ -210,7 +211,7 @@ def create_app(database_url: str) -> Starlette:
     def hot(request: Request) -> Response:
         with session() as s:
             lists = browse.hot_and_topics(s)
-        return page(request, "hot.html", **lists)
+        return page(request, "hot.html", hot=lists["hot"], topics=lists["topics"])
 
     # -- JSON ---------------------------------------------------------------------------
 
