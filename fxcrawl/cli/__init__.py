@@ -30,16 +30,7 @@ __all__ = [
 def main(argv: Sequence[str] | None = None) -> int:
     from fxcrawl.cli.app import fxcrawl
 
-    try:
-        code = fxcrawl.main(args=None if argv is None else list(argv), prog_name="fxcrawl", standalone_mode=False)
-    except click.UsageError as exc:
-        print(usage_message(exc), file=sys.stderr)
-        return EXIT_USAGE
-    except click.Abort as exc:  # click turns Ctrl-C into Abort outside standalone mode: give it back
-        if isinstance(exc.__context__, KeyboardInterrupt):
-            raise exc.__context__ from None
-        raise
-    return code if isinstance(code, int) else EXIT_OK
+    return fxcrawl.main(None if argv is None else list(argv), "fxcrawl", standalone_mode=False)
 
 
 class ArgumentsParser:

@@ -6,7 +6,7 @@ import click
 
 from fxcrawl.cli.articles import articles
 from fxcrawl.cli.check_live import check_live
-from fxcrawl.cli.core import Group
+from fxcrawl.cli.core import Program
 from fxcrawl.cli.crawl import crawl
 from fxcrawl.cli.db import db_group
 from fxcrawl.cli.distributed import reconcile, seed, workers
@@ -22,7 +22,7 @@ from fxcrawl.cli.spool import spool
 
 @click.group(
     "fxcrawl",
-    cls=Group,
+    cls=Program,
     choice="COMMAND",
     help="Crawl FX168 search results into a relational store and inspect it.",
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -4,13 +4,13 @@ line and an exit code (the contract scripts rely on) instead of click's defaults
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal, NoReturn, overload
 
 import click
 
-from fxcrawl.cli.errors import EXIT_FAILED, EXIT_USAGE, CommandError, UsageError
+from fxcrawl.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, UsageError, usage_message
 
 
 class Group(click.Group):
@@ -40,6 +40,54 @@ class Group(click.Group):
             choices = ", ".join(map(repr, self.commands))
             raise click.UsageError(f"argument {self.choice}: invalid choice: {name!r} (choose from {choices})", ctx)
         return super().resolve_command(ctx, args)
+
+
+class Program(Group):
+    """The `fxcrawl` group itself: its usage errors are printed in fxcrawl's one line (not click's usage
+    block) whether it runs as the console script, under click's CliRunner, or through ``main(argv)``."""
+
+    @overload
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: Literal[True] = True,
+        **extra: Any,
+    ) -> NoReturn: ...
+
+    @overload
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = ...,
+        **extra: Any,
+    ) -> int: ...
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> int:
+        """The exit code (exits with it in standalone mode, as a console script does)."""
+        try:
+            code = super().main(args, prog_name or self.name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            print(usage_message(exc), file=sys.stderr)
+            code = EXIT_USAGE
+        except click.Abort as exc:  # click turns Ctrl-C into Abort outside standalone mode: give it back
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise exc.__context__ from None
+            raise
+        code = code if isinstance(code, int) else EXIT_OK
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
 
 class Command(click.Command):
