@@ -178,3 +178,11 @@ def test_help_imports_neither_the_store_nor_scrapy(args: list[str]) -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     code, heavy = json.loads(done.stdout.splitlines()[-1])
     assert (code, heavy) == (0, [])
+
+
+def test_a_long_option_may_be_abbreviated_as_argparse_allowed() -> None:
+    parsed = cli.build_parser().parse_args(["crawl", "search", "--max", "3", "--replay-a=--x", "--keyword", "--max"])
+    assert (parsed.max_pages, parsed.replay_arg, parsed.keyword) == (3, ("--x",), "--max")
+    ambiguous = invoke("crawl", "search", "--rep")
+    assert ambiguous.exit_code == 2
+    assert one_line(ambiguous).startswith("fxcrawl: error: ambiguous option: --rep could match --replay, --replay-arg")

@@ -101,7 +101,32 @@ class Command(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         with _in_context(ctx):
-            return super().parse_args(ctx, args)
+            return super().parse_args(ctx, self.unabbreviated(ctx, args))
+
+    def unabbreviated(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Long options written as a unique prefix (``--max`` for ``--max-pages``), as argparse took them."""
+        options = [param for param in self.get_params(ctx) if isinstance(param, click.Option)]
+        takes_value = {name for param in options if not param.is_flag for name in param.opts}
+        names = sorted(name for param in options for name in param.opts if name.startswith("--"))
+        out: list[str] = []
+        words = iter(args)
+        for word in words:
+            if word == "--":
+                out += [word, *words]
+                break
+            name, equals, value = word.partition("=")
+            if name.startswith("--") and name not in names:
+                matches = [option for option in names if option.startswith(name)]
+                if len(matches) > 1:
+                    raise click.UsageError(f"ambiguous option: {name} could match {', '.join(matches)}", ctx)
+                if matches:
+                    name = matches[0]
+                    word = name + equals + value
+            out.append(word)
+            following = next(words, None) if name in takes_value and not equals else None
+            if following is not None:  # the option's value: a word of its own, whatever it looks like
+                out.append(following)
+        return out
 
     def invoke(self, ctx: click.Context) -> Any:
         if ctx.args:
