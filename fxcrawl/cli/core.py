@@ -1,4 +1,4 @@
-"""The two click classes every fxcrawl command is built from: they turn a command's failures into one
+"""The click classes every fxcrawl command is built from: they turn a command's failures into one
 line and an exit code (the contract scripts rely on) instead of click's defaults or a traceback."""
 
 from __future__ import annotations
