@@ -1,0 +1,104 @@
+"""`fxcrawl schedule run|list|once`: the crawls of schedule.toml, fired by APScheduler or by hand."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from fxcrawl.cli import params
+from fxcrawl.cli.core import Command, Group
+from fxcrawl.cli.database import open_database
+from fxcrawl.cli.errors import CommandError, UsageError
+from fxcrawl.cli.output import table
+
+if TYPE_CHECKING:
+    from fxcrawl.schedule import Job
+
+schedule_file = click.option(
+    "--file", "path", type=params.PATH, default=Path("schedule.toml"), help="schedule file (TOML)"
+)
+
+
+@click.group(cls=Group, help="scheduled crawls")
+def schedule() -> None:
+    pass
+
+
+@schedule.command("run", cls=Command, help="run jobs on their schedule until SIGTERM")
+@params.db
+@schedule_file
+def run(db: str, path: Path) -> int:
+    import logging
+
+    from fxcrawl.schedule import Runner, run_scheduler
+
+    jobs = load(path)
+    close_crashed(db)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
+    run_scheduler(jobs, Runner(db))
+    return 0
+
+
+@schedule.command("list", cls=Command, help="the jobs and their next run times")
+@schedule_file
+def list_jobs(path: Path) -> int:
+    from fx168.parsing.dates import SITE_TZ
+
+    now = datetime.now(SITE_TZ)
+    rows = [
+        {
+            "job": job.name,
+            "spider": job.spider,
+            "trigger": job.describe_trigger,
+            "next": f"{job.next_run(now):%Y-%m-%d %H:%M %z}",
+            "options": json.dumps(job.options, ensure_ascii=False),
+        }
+        for job in load(path)
+    ]
+    table(
+        rows,
+        [("job", "job", 20), ("trigger", "trigger", 40), ("next", "next run", 22), ("options", "options", 50)],
+        "no jobs",
+    )
+    return 0
+
+
+@schedule.command("once", cls=Command, help="run one job now")
+@params.db
+@schedule_file
+@click.argument("job", metavar="JOB")
+def once(db: str, path: Path, job: str) -> int:
+    from fxcrawl.schedule import Runner
+
+    jobs = {each.name: each for each in load(path)}
+    if job not in jobs:
+        raise UsageError(f"no job {job!r} in {path} (jobs: {', '.join(jobs)})")
+    close_crashed(db)
+    return Runner(db).run(jobs[job])
+
+
+def load(path: Path) -> list[Job]:
+    from fxcrawl.schedule import ScheduleError, load_schedule
+
+    try:
+        return load_schedule(path)
+    except ScheduleError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def close_crashed(db: str) -> None:
+    """A scheduler starting closes the ledger rows of crawls that died (SIGKILL, power loss)."""
+    from storage.runs import close_crashed_runs
+
+    database = open_database(db, create=True)
+    crashed = close_crashed_runs(database)
+    database.dispose()
+    if crashed:
+        print(
+            f"fxcrawl: marked crashed runs {', '.join(map(str, crashed))} (their processes are gone)", file=sys.stderr
+        )
