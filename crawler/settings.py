@@ -115,8 +115,9 @@ FXCRAWL_GC_FREEZE = True
 
 #: Items waiting for the writer before the crawl has to wait (back-pressure, not a drop).
 FXCRAWL_STORE_MAX_PENDING = 10_000
-#: Distributed workers: how often an idle worker looks at the shared queue again (Scrapy's own
-#: engine heartbeat is 5 s, long enough for the other workers to take everything meanwhile).
+#: Distributed workers: how often an idle worker looks at the shared queue again (IdlePoller in
+#: crawler/distributed.py; Scrapy's engine heartbeat is 5 s, long enough for the other workers to
+#: take everything meanwhile); 0: only on the heartbeat.
 FXCRAWL_IDLE_POLL_INTERVAL = 0.5
 #: Retries of a batch on transient database errors: at most ATTEMPTS tries over at most
 #: RETRY_BUDGET seconds (enough to ride out a database restart), pauses growing to MAX_WAIT.
