@@ -9,8 +9,13 @@ It answers the site's pages (search, every spelling of an article URL, legacy .s
 channel lists, 快讯), ``/app/common/v.js`` with the API token in its ``_pcc`` response header,
 and the JSON API's paths (in replay the crawler sends API calls and legacy links here) behind
 the token gate (``--rotate-token-after N``). Drift knobs change the pages as a redesign would
-(``--drop-next-data``, ``--rename-json-key``, ``--article-markup-v2``); fault rules
-(``--fault``, ``--robots``) make it misbehave as networks do.
+(``--drop-next-data``, ``--rename-json-key``, ``--article-markup-v2``, replay/drift.py).
+
+Making it misbehave as networks do (status sequences, dropped and hung connections, size and
+gzip bombs, lying charsets, an unreachable robots.txt) is test equipment and is not installed:
+tests/support/faults.py plugs into ``make_site``'s ``misbehaviour`` and ``serve``, and
+``python -m support.faultserver`` (``tests`` on PYTHONPATH) is this server with ``--fault`` and
+``--robots``.
 """
 
 from __future__ import annotations
@@ -18,18 +23,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Protocol
+from typing import IO, Any, ClassVar, Protocol
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from fx168 import site
-from replay import faults
-from replay.faults import DriftKnobs, FaultPlan, KeyRename
+from replay.drift import DriftKnobs, KeyRename, parse_kinds
 from replay.generator import GeneratedSite
 from replay.render import ROBOTS_TXT, api_envelope, v_js
 
@@ -125,6 +130,32 @@ def page_kind(path: str, query: str = "") -> str | None:
     return kind.value if kind is not None else None
 
 
+#: ``record(status)`` writes a request's access-log line; status is an int or "drop".
+Recorder = Callable[[int | str], None]
+
+
+class Fault(Protocol):
+    """One request answered otherwise than the site would (tests/support/faults.py)."""
+
+    @property
+    def text(self) -> str:
+        """What the access log names it."""
+
+    def respond(self, request: Any, page: bytes | None, record: Recorder) -> Any:
+        """Answer the twisted.web ``request`` (``page``: what the site would have served, None:
+        nothing); returns the body, or NOT_DONE_YET."""
+
+
+class Misbehaviour(Protocol):
+    """What a test server injects into the site it serves."""
+
+    def fault_for(self, uri: str) -> Fault | None:
+        """This request's fault (the request as sent: path and query), or None to serve it."""
+
+    def robots(self, body: bytes) -> bytes:
+        """robots.txt as this server serves it."""
+
+
 class TokenGate:
     """The JSON API's gate (live-site.md): calls need the current ``_pcc`` token (handed out as
     the response header of /app/common/v.js), Origin/Referer of the site and ``Site-Channel``.
@@ -195,17 +226,16 @@ def make_site(  # type: ignore[no-untyped-def]
     source: SiteSource,
     access_log: IO[str] | None = None,
     delay: float = 0.0,
-    plan: FaultPlan | None = None,
+    misbehaviour: Misbehaviour | None = None,
     knobs: DriftKnobs | None = None,
     gate: TokenGate | None = None,
 ):
-    """A twisted.web Site serving ``source``, each response ``delay`` seconds late, with the
-    faults of ``plan`` (see replay/faults.py) injected where its rules match, the pages
-    changed as ``knobs`` say, and the JSON API behind ``gate``."""
+    """A twisted.web Site serving ``source``, each response ``delay`` seconds late, the pages
+    changed as ``knobs`` say, the JSON API behind ``gate``, and ``misbehaviour``'s faults (tests
+    only) where it finds one."""
     from twisted.internet import reactor
     from twisted.web import resource, server
 
-    plan = plan or FaultPlan()
     knobs = knobs or DriftKnobs()
     gate = gate or TokenGate()
 
@@ -218,11 +248,11 @@ def make_site(  # type: ignore[no-untyped-def]
             parts = urlsplit(uri)
             path = unquote(parts.path)
             kind = page_kind(path, parts.query)
-            step = plan.step_for(uri)
+            fault = misbehaviour.fault_for(uri) if misbehaviour is not None else None
             status = 200
             content_type = _content_type(path)
             cacheable = True
-            if kind == "api" and not step.is_fault:
+            if kind == "api" and fault is None:
                 cacheable = False
                 headers = {
                     name.decode("latin-1").lower(): value.decode("latin-1")
@@ -247,21 +277,21 @@ def make_site(  # type: ignore[no-untyped-def]
                 request.addCookie(site.API_TOKEN_HEADER.encode(), gate.token.encode(), path=b"/")
             else:
                 body = source.get(path, parts.query)
-                if body is not None and parts.path == "/robots.txt":
-                    body = plan.robots(body)
+                if body is not None and parts.path == "/robots.txt" and misbehaviour is not None:
+                    body = misbehaviour.robots(body)
                 if body is not None and content_type.startswith(b"text/html"):
                     body = knobs.page(body, kind)
 
             def record(status: int | str) -> None:
                 if access_log is not None:
                     entry = {"t": arrived, "path": uri, "status": status}
-                    if step.is_fault:
-                        entry["fault"] = step.text
+                    if fault is not None:
+                        entry["fault"] = fault.text
                     access_log.write(json.dumps(entry) + "\n")
                     access_log.flush()
 
-            if step.is_fault:
-                return faults.respond(step, request, body, record)
+            if fault is not None:
+                return fault.respond(request, body, record)
             if body is None:
                 status = 404
                 content_type = b"text/html; charset=utf-8"
@@ -318,16 +348,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broken-markup", action="store_true", help="generated site: listings in an unknown markup")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each response")
     parser.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        type=_checked(faults.FaultRule.parse),
-        metavar="PATH_REGEX=SPEC",
-        help="misbehave on matching paths, one SPEC step per request: 503,503,200 or drop, short, hang, "
-        "429:SECS, big:BYTES, gzipbomb, charset:NAME, nocharset, metacharset:NAME, latemeta:NAME, "
-        "liecharset:NAME (see replay/faults.py); repeatable, the first matching rule wins",
-    )
-    parser.add_argument(
         "--rotate-token-after",
         type=int,
         metavar="N",
@@ -337,7 +357,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--drop-next-data",
         nargs="?",
         const="all",
-        type=_checked(faults.parse_kinds),
+        type=checked(parse_kinds),
         metavar="KINDS",
         help="serve pages without their __NEXT_DATA__ script; optionally only these page kinds "
         "(comma-separated: search, article, channel, express)",
@@ -346,7 +366,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--rename-json-key",
         action="append",
         default=[],
-        type=_checked(KeyRename.parse),
+        type=checked(KeyRename.parse),
         metavar="OLD=NEW[:KINDS]",
         help="rename a JSON key everywhere in __NEXT_DATA__ and the API's answers (e.g. newsContent=content), "
         "optionally only on these page kinds (search, article, channel, express, api); repeatable",
@@ -356,17 +376,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="article pages after a redesign: body container div.post-body, title h1.post-title",
     )
-    parser.add_argument(
-        "--robots",
-        action="append",
-        default=[],
-        type=_checked(lambda value: FaultPlan.from_args(robots=[value])),
-        metavar="SPEC",
-        help="robots.txt: disallow:/PATH adds a Disallow line; 404, 503, hang … answer it so; repeatable",
-    )
 
 
-def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+def checked(parse: Callable[[str], object]) -> Callable[[str], str]:
     """An argparse type: the value as given, once ``parse`` accepts it (its ValueError: a usage error)."""
 
     def check(value: str) -> str:
@@ -379,7 +391,8 @@ def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
     return check
 
 
-def serve(args: argparse.Namespace) -> int:
+def serve(args: argparse.Namespace, misbehaviour: Misbehaviour | None = None) -> int:
+    """Serve until killed, as ``args`` (add_serve_arguments) say; ``misbehaviour``: tests' faults."""
     from twisted.internet import reactor
 
     source: SiteSource = (
@@ -391,11 +404,9 @@ def serve(args: argparse.Namespace) -> int:
         else FixtureDirectory(args.root)
     )
     log = args.access_log.open("a", encoding="utf-8") if args.access_log else None
-    plan = FaultPlan.from_args(args.fault, args.robots)
-    plan.prepare()
     knobs = DriftKnobs.from_args(args.drop_next_data, args.rename_json_key, args.article_markup_v2)
     gate = TokenGate(args.rotate_token_after)
-    factory = make_site(source, log, args.delay, plan, knobs, gate)
+    factory = make_site(source, log, args.delay, misbehaviour, knobs, gate)
     port = reactor.listenTCP(args.port, factory, interface="127.0.0.1")  # type: ignore[attr-defined]
     print(f"serving http://127.0.0.1:{port.getHost().port}", flush=True)
     reactor.run()  # type: ignore[attr-defined]
@@ -405,6 +416,10 @@ def serve(args: argparse.Namespace) -> int:
 class ReplayServer:
     """A fixture server in a child process, for the duration of a ``with`` block."""
 
+    #: The module the child runs (``python -m MODULE --port 0 …``), and what it adds to the environment.
+    module: ClassVar[str] = "replay.server"
+    env: ClassVar[dict[str, str]] = {}
+
     def __init__(self, *extra_args: str, startup_timeout: float = 30.0) -> None:
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
@@ -413,9 +428,10 @@ class ReplayServer:
 
     def __enter__(self) -> ReplayServer:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "replay.server", "--port", "0", *self.extra_args],
+            [sys.executable, "-m", self.module, "--port", "0", *self.extra_args],
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, **self.env} if self.env else None,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline().strip()

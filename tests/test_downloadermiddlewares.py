@@ -23,6 +23,8 @@ from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response
 from sqlalchemy import select
+from support.faults import parse_step, recode
+from support.faultserver import FaultServer
 from w3lib.url import safe_url_string
 
 from crawler.downloadermiddlewares import (
@@ -33,8 +35,7 @@ from crawler.downloadermiddlewares import (
     retry_after_seconds,
 )
 from fx168 import site
-from replay.faults import parse_step, recode
-from replay.server import FIXTURE_SITE, ReplayServer
+from replay.server import FIXTURE_SITE
 from storage.db import Database
 from storage.models import Article, CrawlRun, FrontierEntry, Reject, SearchHit, utcnow
 
@@ -228,12 +229,12 @@ def test_robots_txt_goes_through_scrapys_middleware_and_public_hooks_only() -> N
 
 
 @contextmanager
-def fault_server(log: Path, *args: str) -> Iterator[ReplayServer]:
-    with ReplayServer("--access-log", str(log), *args) as server:
+def fault_server(log: Path, *args: str) -> Iterator[FaultServer]:
+    with FaultServer("--access-log", str(log), *args) as server:
         yield server
 
 
-def crawl(server: ReplayServer, db: str, tmp: Path, *settings: str) -> subprocess.CompletedProcess[str]:
+def crawl(server: FaultServer, db: str, tmp: Path, *settings: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "fxcrawl.cli", "crawl", "search", "--keyword", "现代", "--pages", "953"]
     command += ["--base-url", server.base_url, "--db", db, "--log-level", "INFO"]
     for setting in (
