@@ -42,7 +42,8 @@ def full_crawl(base_url: str, db_file: Path, pages: int, freeze: bool) -> float:
 def run(pages: int, rounds: int, workdir: Path, log: Any = print) -> list[Row]:
     """The rows; each note says what the trick saves of the full crawl of ``pages`` listing pages."""
     responses = pages * 11 + 1
-    frozen, unfrozen = [], []
+    frozen: list[float] = []
+    unfrozen: list[float] = []
     with ReplayServer("--generate", str(pages)) as server:
         for round_ in range(rounds):
             for freeze in (True, False) if round_ % 2 == 0 else (False, True):

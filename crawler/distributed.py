@@ -28,7 +28,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, cast
 
 import redis
 from scrapy import Request, signals
@@ -125,6 +125,8 @@ loads, dumps = json_serializer.loads, json_serializer.dumps
 
 class ResilientScheduler(Scheduler):
     """scrapy-redis's scheduler, riding out a Redis outage for a bounded time."""
+
+    df: Any  # scrapy-redis (untyped) sets its dupefilter, or None until open()
 
     def __init__(self, *args: Any, max_outage: float = 30.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -288,7 +290,7 @@ class DistributedSearchSpider(RedisMixin, SearchSpider):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> DistributedSearchSpider:
-        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider = cast(DistributedSearchSpider, super().from_crawler(crawler, *args, **kwargs))
         spider.setup_redis(crawler)
         worker = f"{socket.gethostname()}:{os.getpid()}"
         spider.registry = WorkerRegistry(spider.server, crawler.settings.get("FXCRAWL_WORKERS_KEY"), worker)

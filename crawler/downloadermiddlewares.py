@@ -110,7 +110,7 @@ class RetryAfterMiddleware(RetryMiddleware):
         wait = min(asked, self.max_wait)
         host = urlparse_cached(request).netloc
         self.stats.inc_value("fxcrawl/retry_after/received")
-        self.stats.inc_value("fxcrawl/retry_after/wait_seconds", round(wait, 3))
+        self.stats.inc_value("fxcrawl/retry_after/wait_seconds", round(wait, 3))  # type: ignore[arg-type]  # stats hold any number; Scrapy annotates int
         if asked > self.max_wait:
             self.stats.inc_value("fxcrawl/retry_after/capped")
             logger.warning(

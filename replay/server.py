@@ -209,9 +209,10 @@ def api_answer(source: SiteSource, path: str, query: str) -> dict[str, Any] | No
     elif path == site.API_FAST_NEWS_PATH:
         if params.get("fastChannelId", site.API_SITE_CHANNEL) != site.API_SITE_CHANNEL:
             return None
-        items = source.api_items("fastnews")
-        if items is None:
+        feed = source.api_items("fastnews")
+        if feed is None:
             return None
+        items = feed
     else:
         return None
     try:
@@ -222,27 +223,28 @@ def api_answer(source: SiteSource, path: str, query: str) -> dict[str, Any] | No
     return api_envelope(items[(page - 1) * size : page * size], len(items))
 
 
-def make_site(  # type: ignore[no-untyped-def]
+def make_site(
     source: SiteSource,
     access_log: IO[str] | None = None,
     delay: float = 0.0,
     misbehaviour: Misbehaviour | None = None,
     knobs: DriftKnobs | None = None,
     gate: TokenGate | None = None,
-):
+) -> Any:
     """A twisted.web Site serving ``source``, each response ``delay`` seconds late, the pages
     changed as ``knobs`` say, the JSON API behind ``gate``, and ``misbehaviour``'s faults (tests
     only) where it finds one."""
-    from twisted.internet import reactor
+    from twisted.internet import reactor as installed
     from twisted.web import resource, server
 
-    knobs = knobs or DriftKnobs()
-    gate = gate or TokenGate()
+    reactor: Any = installed  # the running reactor (twisted types the name as its module)
+    drift = knobs or DriftKnobs()
+    api_gate = gate or TokenGate()
 
     class Replay(resource.Resource):
         isLeaf = True
 
-        def render_GET(self, request):  # type: ignore[no-untyped-def]
+        def render_GET(self, request: Any) -> Any:
             arrived = time.time()
             uri = request.uri.decode("latin-1")
             parts = urlsplit(uri)
@@ -260,27 +262,27 @@ def make_site(  # type: ignore[no-untyped-def]
                     for value in [value[-1]]
                 }
                 host = (request.getHeader(b"host") or b"").decode("latin-1")
-                refused = gate.why_refused(headers, f"http://{host}")
+                refused = api_gate.why_refused(headers, f"http://{host}")
                 if refused is not None:
                     status = 403
                     answer: dict[str, Any] | None = {"code": 401, "msg": "invalid token"}
                 else:
                     answer = api_answer(source, path, parts.query)
-                    answer = knobs.rename(answer, "api") if answer is not None else None
+                    answer = drift.rename(answer, "api") if answer is not None else None
                 if answer is None:
                     status, answer = 404, {"code": 404, "msg": "not found"}
-                body = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+                body: bytes | None = json.dumps(answer, ensure_ascii=False).encode("utf-8")
             elif path == site.API_TOKEN_PATH:
                 cacheable = False
-                body = v_js(gate.token).encode()
-                request.setHeader(site.API_TOKEN_HEADER.encode(), gate.token.encode())
-                request.addCookie(site.API_TOKEN_HEADER.encode(), gate.token.encode(), path=b"/")
+                body = v_js(api_gate.token).encode()
+                request.setHeader(site.API_TOKEN_HEADER.encode(), api_gate.token.encode())
+                request.addCookie(site.API_TOKEN_HEADER.encode(), api_gate.token.encode(), path=b"/")
             else:
                 body = source.get(path, parts.query)
                 if body is not None and parts.path == "/robots.txt" and misbehaviour is not None:
                     body = misbehaviour.robots(body)
                 if body is not None and content_type.startswith(b"text/html"):
-                    body = knobs.page(body, kind)
+                    body = drift.page(body, kind)
 
             def record(status: int | str) -> None:
                 if access_log is not None:
@@ -308,17 +310,19 @@ def make_site(  # type: ignore[no-untyped-def]
             payload = body if body is not None else b"<html><body><h1>404</h1></body></html>"
             if delay <= 0:
                 return payload
-            call = reactor.callLater(delay, _finish, request, payload)  # type: ignore[attr-defined]
+            call = reactor.callLater(delay, _finish, request, payload)
             request.notifyFinish().addErrback(lambda _failure: call.cancel() if call.active() else None)
             return server.NOT_DONE_YET
 
-    def _finish(request, payload: bytes) -> None:  # type: ignore[no-untyped-def]
+    def _finish(request: Any, payload: bytes) -> None:
         request.write(payload)
         request.finish()
 
-    factory = server.Site(Replay())
-    factory.log = lambda _request: None  # the access log above replaces twisted's own
-    return factory
+    class Quiet(server.Site):
+        def log(self, request: Any) -> None:
+            """Nothing: the access log above replaces twisted's own."""
+
+    return Quiet(Replay())
 
 
 def _content_type(path: str) -> bytes:
@@ -393,7 +397,9 @@ def checked(parse: Callable[[str], object]) -> Callable[[str], str]:
 
 def serve(args: argparse.Namespace, misbehaviour: Misbehaviour | None = None) -> int:
     """Serve until killed, as ``args`` (add_serve_arguments) say; ``misbehaviour``: tests' faults."""
-    from twisted.internet import reactor
+    from twisted.internet import reactor as installed
+
+    reactor: Any = installed  # the running reactor (twisted types the name as its module)
 
     source: SiteSource = (
         GeneratedSource(
@@ -407,9 +413,9 @@ def serve(args: argparse.Namespace, misbehaviour: Misbehaviour | None = None) ->
     knobs = DriftKnobs.from_args(args.drop_next_data, args.rename_json_key, args.article_markup_v2)
     gate = TokenGate(args.rotate_token_after)
     factory = make_site(source, log, args.delay, misbehaviour, knobs, gate)
-    port = reactor.listenTCP(args.port, factory, interface="127.0.0.1")  # type: ignore[attr-defined]
+    port = reactor.listenTCP(args.port, factory, interface="127.0.0.1")
     print(f"serving http://127.0.0.1:{port.getHost().port}", flush=True)
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
     return 0
 
 
