@@ -5,7 +5,8 @@ start-up (Scrapy, Twisted, SQLAlchemy and their modules, the compiled selectors,
 that live as long as the process. Every full collection during the crawl would walk all of
 them again; frozen (``gc.freeze``) they are left out, and a collection walks only what the
 crawl made since. Measured on the generated-site crawl of ``make bench``: about 15 % less
-crawl time. Garbage is collected before freezing, and the objects are handed back to the
+crawl time (``make bench``'s tricks row measures it against the same crawl without, in CPU
+seconds: 1.18x, 15 % of the crawl). Garbage is collected before freezing, and the objects are handed back to the
 collector when the engine stops, so a process that goes on after its crawl frees them as usual.
 """
 
