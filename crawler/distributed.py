@@ -28,12 +28,14 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, cast
 
 import redis
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DontCloseSpider
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
+from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.misc import load_object
 from scrapy_redis.dupefilter import RFPDupeFilter
@@ -123,6 +125,8 @@ loads, dumps = json_serializer.loads, json_serializer.dumps
 
 class ResilientScheduler(Scheduler):
     """scrapy-redis's scheduler, riding out a Redis outage for a bounded time."""
+
+    df: Any  # scrapy-redis (untyped) sets its dupefilter, or None until open()
 
     def __init__(self, *args: Any, max_outage: float = 30.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -286,28 +290,13 @@ class DistributedSearchSpider(RedisMixin, SearchSpider):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> DistributedSearchSpider:
-        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider = cast(DistributedSearchSpider, super().from_crawler(crawler, *args, **kwargs))
         spider.setup_redis(crawler)
         worker = f"{socket.gethostname()}:{os.getpid()}"
         spider.registry = WorkerRegistry(spider.server, crawler.settings.get("FXCRAWL_WORKERS_KEY"), worker)
         crawler.signals.connect(spider.registry.leave, signal=signals.spider_closed)
-        crawler.signals.connect(spider.poll_often, signal=signals.engine_started)
+        spider.idle_poller = IdlePoller(crawler)
         return spider
-
-    def poll_often(self) -> None:
-        """Look at the shared queue every FXCRAWL_IDLE_POLL_INTERVAL seconds, not every 5.
-
-        A worker whose engine finds the queue empty looks again only on the engine's heartbeat
-        (5 s in Scrapy); meanwhile the other workers drain what the listing pages push, and one
-        worker ended up serving 990 of 1,102 responses. Scrapy has no setting for the heartbeat:
-        the engine reads the (private) class attribute when it starts, so the instance gets its
-        own before then (engine_started comes first); tests/test_distributed.py checks that
-        Scrapy still has it.
-        """
-        engine = self.crawler.engine
-        interval = self.crawler.settings.getfloat("FXCRAWL_IDLE_POLL_INTERVAL", 0.5)
-        if engine is not None and hasattr(type(engine), "_SLOT_HEARTBEAT_INTERVAL") and interval > 0:
-            engine._SLOT_HEARTBEAT_INTERVAL = interval
 
     async def start(self) -> AsyncIterator[Any]:
         self.registry.busy()
@@ -340,6 +329,54 @@ class DistributedSearchSpider(RedisMixin, SearchSpider):
         if queued or others:
             raise DontCloseSpider
         logger.info("shared queue empty and every worker idle: this worker is done")
+
+
+class IdlePoller:
+    """Has the engine look at the shared queue every FXCRAWL_IDLE_POLL_INTERVAL seconds, not every 5.
+
+    An engine whose scheduler came back empty looks again only after a download ends or on its
+    heartbeat (5 s in Scrapy, no setting); meanwhile the other workers drain what the listing
+    pages push, and one worker ended up serving 990 of 1,102 responses. So, from spider_opened to
+    spider_closed, a looping call hands the engine a *wake-up* request through its public
+    ``crawl()``: this poller's request_scheduled handler drops it before it reaches the scheduler
+    (raising IgnoreRequest, as Scrapy documents), and ``crawl()`` then has the engine ask the
+    scheduler for work (a request from Redis) or, finding none, fire spider_idle (start entries,
+    or the decision that the crawl is over): what the heartbeat does, only sooner.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.interval = crawler.settings.getfloat("FXCRAWL_IDLE_POLL_INTERVAL", 0.5)
+        self.wake_url = crawler.settings.get("FXCRAWL_BASE_URL") or site.CANONICAL_BASE
+        self.wakes = 0
+        self.call: Any = None
+        if self.interval > 0:
+            crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+            crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+            crawler.signals.connect(self.request_scheduled, signal=signals.request_scheduled)
+
+    def spider_opened(self) -> None:
+        self.call = create_looping_call(self.wake)
+        self.call.start(self.interval, now=False)
+
+    def spider_closed(self) -> None:
+        if self.call is not None and self.call.running:
+            self.call.stop()
+
+    def wake(self) -> None:
+        engine = self.crawler.engine
+        if engine is None or engine.spider is None or not engine.running:
+            return
+        self.wakes += 1
+        engine.crawl(Request(self.wake_url, callback=NO_CALLBACK, dont_filter=True, meta={WAKE_UP: True}))
+
+    def request_scheduled(self, request: Request) -> None:
+        if request.meta.get(WAKE_UP):
+            raise IgnoreRequest("the idle poller's wake-up: never scheduled")
+
+
+#: Marks the idle poller's wake-up request.
+WAKE_UP = "fxcrawl_wake_up"
 
 
 def start_entries(keyword: str, pages: str | None, base_url: str) -> list[dict[str, Any]]:

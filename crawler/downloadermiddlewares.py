@@ -7,10 +7,10 @@
   agrees with: a ``<meta>`` charset anywhere in <head> (w3lib looks at the first 4 KB only),
   else strict UTF-8, else charset-normalizer choosing among the plausible Chinese encodings
   (FXCRAWL_DETECT_ENCODINGS). FXCRAWL_FORCE_ENCODING, when set, overrides every declaration.
-- ``StrictRobotsTxtMiddleware`` is Scrapy's RobotsTxtMiddleware that reads a robots.txt it
-  could not get as RFC 9309 says: a 4xx allows everything, but a 5xx (or 429), a timeout or a
-  dropped connection disallows everything on that host for the crawl, where Scrapy would allow
-  everything.
+- ``RobotsTxtStatusMiddleware`` reads the status of the robots.txt Scrapy's RobotsTxtMiddleware
+  fetched, as RFC 9309 says: a 4xx allows everything, but a 5xx (or 429), a timeout or a
+  dropped connection disallows everything on that host for the crawl, where Scrapy alone would
+  allow everything.
 
 Each counts what it does under ``fxcrawl/…`` in the crawl's stats.
 """
@@ -29,15 +29,12 @@ from charset_normalizer import from_bytes
 from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
-from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Request, Response, TextResponse
-from scrapy.robotstxt import RobotParser
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import sleep
 from scrapy.utils.httpobj import urlparse_cached
-from scrapy.utils.misc import build_from_crawler
 from w3lib.encoding import http_content_type_encoding, read_bom, resolve_encoding
 
 logger = logging.getLogger(__name__)
@@ -113,7 +110,7 @@ class RetryAfterMiddleware(RetryMiddleware):
         wait = min(asked, self.max_wait)
         host = urlparse_cached(request).netloc
         self.stats.inc_value("fxcrawl/retry_after/received")
-        self.stats.inc_value("fxcrawl/retry_after/wait_seconds", round(wait, 3))
+        self.stats.inc_value("fxcrawl/retry_after/wait_seconds", round(wait, 3))  # type: ignore[arg-type]  # stats hold any number; Scrapy annotates int
         if asked > self.max_wait:
             self.stats.inc_value("fxcrawl/retry_after/capped")
             logger.warning(
@@ -230,48 +227,71 @@ class EncodingMiddleware:
 
 # -- robots.txt -------------------------------------------------------------------------------
 
-DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
 
+class RobotsTxtStatusMiddleware:
+    """RFC 9309 section 2.3.1 on top of Scrapy's RobotsTxtMiddleware, through public hooks only.
 
-class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
-    """robots.txt per RFC 9309 section 2.3.1: 2xx is obeyed; 4xx ("unavailable") allows all;
-    5xx, 429 and a robots.txt that could not be fetched at all ("unreachable") disallow all."""
+    Scrapy fetches each host's robots.txt itself (``ROBOTSTXT_PARSER``, Protego, reads the body)
+    and allows everything when it cannot. This middleware sees that fetch go by and reads its
+    status: a 2xx is obeyed as Scrapy parses it; a 4xx (or a redirect left unfollowed) means no
+    robots.txt, so no restriction, whatever the error page says (its body is not parsed); a 5xx,
+    a 429 or no answer at all (timeout, dropped connection, once retries are spent) means
+    "unreachable", and then every URL on that host is dropped for the crawl.
+
+    Its ``process_request`` must run after Scrapy's (priority above 100), when the host's
+    robots.txt has been read. The refusal is not worded "Forbidden by robots.txt": a host whose
+    robots.txt was unreachable is failed and retried by a later run, not settled as forbidden.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
-        super().__init__(crawler)
+        if not crawler.settings.getbool("ROBOTSTXT_OBEY"):
+            raise NotConfigured("ROBOTSTXT_OBEY is off")
+        assert crawler.stats is not None
+        self.stats = crawler.stats
         self.unreachable: dict[str, str] = {}  # host -> why its robots.txt could not be read
 
-    async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
-        status = response.status
-        if status >= 500 or status == 429:
-            self._unreachable(netloc, f"HTTP {status}")
-            response = response.replace(body=DISALLOW_ALL)
-        elif status >= 300:  # 4xx, or a redirect left unfollowed: no robots.txt, no restriction
-            logger.info("robots.txt of %s answered %d: every URL on it is allowed", netloc, status)
-            response = response.replace(body=b"")
-        await super()._parse_robots(response, netloc, request)
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RobotsTxtStatusMiddleware:
+        return cls(crawler)
 
-    def _robots_error(self, exc: Exception, netloc: str) -> None:
-        self._stats.inc_value(f"robotstxt/exception_count/{type(exc)}")
-        self._unreachable(netloc, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-        parser: RobotParser = build_from_crawler(self._parserimpl, self.crawler, DISALLOW_ALL)
-        waiting = self._parsers[netloc]
-        self._parsers[netloc] = parser
-        waiting.callback(parser)  # type: ignore[union-attr]
-
-    def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
+    def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        if request.meta.get("dont_obey_robotstxt"):
+            return
         host = urlparse_cached(request).netloc
         if host in self.unreachable:
-            self._stats.inc_value("robotstxt/forbidden")
-            self._stats.inc_value("fxcrawl/robotstxt/forbidden_unreachable")
+            self.stats.inc_value("robotstxt/forbidden")
+            self.stats.inc_value("fxcrawl/robotstxt/forbidden_unreachable")
             raise IgnoreRequest(f"robots.txt unreachable ({self.unreachable[host]}): every URL on {host} disallowed")
-        super().process_request_2(rp, request)
+
+    def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
+        if not is_robots_request(request):
+            return response
+        status = response.status
+        if status >= 500 or status == 429:
+            self._unreachable(urlparse_cached(request).netloc, f"HTTP {status}")
+            return response.replace(body=b"")  # Scrapy parses nothing; process_request refuses the host
+        if status >= 300:  # 4xx, or a redirect left unfollowed: no robots.txt, no restriction
+            logger.info(
+                "robots.txt of %s answered %d: every URL on it is allowed", urlparse_cached(request).netloc, status
+            )
+            return response.replace(body=b"")
+        return response
+
+    def process_exception(self, request: Request, exception: Exception, spider: Spider | None = None) -> None:
+        if is_robots_request(request) and not isinstance(exception, IgnoreRequest):
+            why = f"{type(exception).__name__}: {exception}" if str(exception) else type(exception).__name__
+            self._unreachable(urlparse_cached(request).netloc, why)
 
     def _unreachable(self, netloc: str, why: str) -> None:
         self.unreachable[netloc] = why
-        self._stats.inc_value("fxcrawl/robotstxt/unreachable")
+        self.stats.inc_value("fxcrawl/robotstxt/unreachable")
         logger.error(
             "robots.txt of %s could not be read (%s): disallowing every URL on it for this crawl (RFC 9309)",
             netloc,
             why,
         )
+
+
+def is_robots_request(request: Request) -> bool:
+    """The request Scrapy's RobotsTxtMiddleware makes for a host's robots.txt (or its retry)."""
+    return bool(request.meta.get("dont_obey_robotstxt")) and urlparse_cached(request).path == "/robots.txt"

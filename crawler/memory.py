@@ -4,9 +4,10 @@ By the time the engine starts, the process holds a few hundred thousand objects 
 start-up (Scrapy, Twisted, SQLAlchemy and their modules, the compiled selectors, the schema)
 that live as long as the process. Every full collection during the crawl would walk all of
 them again; frozen (``gc.freeze``) they are left out, and a collection walks only what the
-crawl made since. Measured on the generated-site crawl of ``make bench``: about 15 % less
-crawl time. Garbage is collected before freezing, and the objects are handed back to the
-collector when the engine stops, so a process that goes on after its crawl frees them as usual.
+crawl made since. ``make bench``'s tricks row measures the generated-site crawl with and
+without it: 1.18x the responses per CPU second, 15 % of the crawl's CPU. Garbage is collected
+before freezing, and the objects are handed back to the collector when the engine stops, so a
+process that goes on after its crawl frees them as usual.
 """
 
 from __future__ import annotations

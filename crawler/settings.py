@@ -27,6 +27,9 @@ DEFAULT_REQUEST_HEADERS = {
 # Politeness towards the live site: robots.txt obeyed, at most one request a second per
 # domain, slower when the site answers slowly (AutoThrottle).
 ROBOTSTXT_OBEY = True
+#: Scrapy's default, named: robots.txt bodies read by Protego (RFC 9309). What a robots.txt that
+#: could not be read means is decided from its status (crawler.downloadermiddlewares).
+ROBOTSTXT_PARSER = "scrapy.robotstxt.ProtegoRobotParser"
 CONCURRENT_REQUESTS = 8
 CONCURRENT_REQUESTS_PER_DOMAIN = 1
 DOWNLOAD_DELAY = 1.0
@@ -78,9 +81,9 @@ SPIDER_MIDDLEWARES = {
     "crawler.middlewares.IncrementalMiddleware": 550,
 }
 DOWNLOADER_MIDDLEWARES = {
-    # A robots.txt answered 5xx/429 or not at all disallows its host (RFC 9309), not allows it.
-    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-    "crawler.downloadermiddlewares.StrictRobotsTxtMiddleware": 100,
+    # After Scrapy's RobotsTxtMiddleware (100): a robots.txt answered 4xx allows everything, one
+    # answered 5xx/429 or not at all disallows its host (RFC 9309), where Scrapy would allow it.
+    "crawler.downloadermiddlewares.RobotsTxtStatusMiddleware": 110,
     # Retries that wait out Retry-After on 429/503.
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.downloadermiddlewares.RetryAfterMiddleware": 550,
@@ -112,8 +115,9 @@ FXCRAWL_GC_FREEZE = True
 
 #: Items waiting for the writer before the crawl has to wait (back-pressure, not a drop).
 FXCRAWL_STORE_MAX_PENDING = 10_000
-#: Distributed workers: how often an idle worker looks at the shared queue again (Scrapy's own
-#: engine heartbeat is 5 s, long enough for the other workers to take everything meanwhile).
+#: Distributed workers: how often an idle worker looks at the shared queue again (IdlePoller in
+#: crawler/distributed.py; Scrapy's engine heartbeat is 5 s, long enough for the other workers to
+#: take everything meanwhile); 0: only on the heartbeat.
 FXCRAWL_IDLE_POLL_INTERVAL = 0.5
 #: Retries of a batch on transient database errors: at most ATTEMPTS tries over at most
 #: RETRY_BUDGET seconds (enough to ride out a database restart), pauses growing to MAX_WAIT.

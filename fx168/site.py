@@ -475,15 +475,6 @@ def is_site_url(url: str, fetch_base: str | None = None) -> bool:
     return bool(fetch_base) and parts.netloc.lower() == urlsplit(fetch_base or "").netloc.lower()
 
 
-def canonical_url(url: str, fetch_base: str | None = None) -> str:
-    """One spelling per page: an article's one URL whatever its keyword or encoding (see
-    ArticleRef), otherwise the portal's https origin, no fragment, no tracking parameters,
-    sorted query. URLs of ``fetch_base`` (a replay server) count as the portal's own."""
-    if _ALREADY_CANONICAL.fullmatch(url):  # nearly every URL a crawl meets: nothing to change
-        return url
-    return _canonical_url(url, fetch_base)
-
-
 @lru_cache(maxsize=16)
 def _bare_origin(base: str) -> str | None:
     """'http://127.0.0.1:8931' for that base (also spelled with a trailing slash); None for a
@@ -494,14 +485,13 @@ def _bare_origin(base: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-#: An article's stored URL is already canonical: nothing to do.
-_ALREADY_CANONICAL = re.compile(re.escape(CANONICAL_BASE) + r"/article/[0-9]+", re.ASCII)
-
-
 #: A crawl meets the same URL several times (a hit, its article's canonical link, the article,
 #: the frontier); canonicalising is a pure function of its arguments, so each is worked out once.
 @lru_cache(maxsize=65_536)
-def _canonical_url(url: str, fetch_base: str | None) -> str:
+def canonical_url(url: str, fetch_base: str | None = None) -> str:
+    """One spelling per page: an article's one URL whatever its keyword or encoding (see
+    ArticleRef), otherwise the portal's https origin, no fragment, no tracking parameters,
+    sorted query. URLs of ``fetch_base`` (a replay server) count as the portal's own."""
     url = url.strip()
     parts = urlsplit(url)
     host = parts.netloc.lower()

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,7 +44,7 @@ from fx168.items import (
 )
 from fx168.parsing.dates import DateError, parse_published
 from fx168.parsing.encoding import garbled
-from fx168.parsing.text import CONTROL_CHARACTERS, INVISIBLE_CHARACTERS, clean, clean_lines, strip_invisible
+from fx168.parsing.text import clean, clean_lines, strip_invisible
 from pipelines.counting import BufferedCounts
 from storage.models import Article, ChannelEntry, FastNews, SearchHit, Source, Topic
 
@@ -82,7 +83,7 @@ class ValidatePipeline:
         self.validated = BufferedCounts(stats)  # one per item
         self.fetch_base = fetch_base
         self.tz = ZoneInfo(tz)
-        self.normalisers = {
+        self.normalisers: dict[type, Callable[[Any], None]] = {
             ArticleItem: self._article,
             SearchHitItem: self._hit,
             SourceItem: self._source,
@@ -151,12 +152,11 @@ class ValidatePipeline:
 
     def _article(self, item: ArticleItem) -> None:
         item.url = self._article_url(item)
-        plain = _plain(item.title, item.source, item.author, item.published, item.summary, *item.body, *item.tags)
-        item.title = _text(item.title, "title", TITLE_MAX, plain=plain)
-        item.source = _text(item.source, "source", NAME_MAX, plain=plain)
-        item.author = _text(item.author, "author", AUTHOR_MAX, required=False, plain=plain) or None
+        item.title = _text(item.title, "title", TITLE_MAX)
+        item.source = _text(item.source, "source", NAME_MAX)
+        item.author = _text(item.author, "author", AUTHOR_MAX, required=False) or None
         item.summary = clean(item.summary) or None
-        item.body = _paragraphs(item.body, plain, lines=True)
+        item.body = _paragraphs(item.body, lines=True)
         if item.kind == "video":
             if not item.video or not item.video.get("fileId"):
                 raise Invalid("video without its player's ids")
@@ -170,11 +170,9 @@ class ValidatePipeline:
         ]
         item.symbols = list(dict.fromkeys(symbol for symbol in map(clean, item.symbols) if symbol))
         item.image = self._optional_url(item.image)
-        if not plain:
-            _check_encoding("body", "\n".join(item.body))
-        item.tags = list(dict.fromkeys(_paragraphs(item.tags, plain)))
-        if not plain:
-            _check_encoding("tags", " ".join(item.tags))
+        _check_encoding("body", "\n".join(item.body))
+        item.tags = list(dict.fromkeys(_paragraphs(item.tags)))
+        _check_encoding("tags", " ".join(item.tags))
         item.published = clean(item.published)[:PUBLISHED_TEXT_MAX]
         item.published_at = self._published(
             item.published, item.fetched_at, item.url, "article", machine=item.published_datetime
@@ -201,14 +199,12 @@ class ValidatePipeline:
 
     def _hit(self, item: SearchHitItem) -> None:
         item.url = self._site_url(item.url)
-        plain = _plain(item.title, item.source, item.keyword, item.tab, item.snippet)
-        item.title = _text(item.title, "title", TITLE_MAX, plain=plain)
-        item.source = _text(item.source, "source", NAME_MAX, plain=plain)
-        item.keyword = _text(item.keyword, "keyword", KEYWORD_MAX, plain=plain)
-        item.tab = _text(item.tab, "tab", TAB_MAX, plain=plain)
-        item.snippet = _fold(item.snippet) if plain else clean(item.snippet)
-        if not plain:
-            _check_encoding("snippet", item.snippet)
+        item.title = _text(item.title, "title", TITLE_MAX)
+        item.source = _text(item.source, "source", NAME_MAX)
+        item.keyword = _text(item.keyword, "keyword", KEYWORD_MAX)
+        item.tab = _text(item.tab, "tab", TAB_MAX)
+        item.snippet = clean(item.snippet)
+        _check_encoding("snippet", item.snippet)
         item.source_logo = self._optional_url(item.source_logo)
         listed = self._published(item.date, item.fetched_at, item.url, "hit")
         item.listed_on = listed.date() if listed else None
@@ -269,40 +265,24 @@ class ValidatePipeline:
             return None
 
 
-def _text(value: str | None, name: str, limit: int, required: bool = True, plain: bool = False) -> str:
+def _text(value: str | None, name: str, limit: int, required: bool = True) -> str:
     """The field as clean text; Invalid if it is required and empty, too long for its column,
-    or garbled. ``plain``: the caller found nothing to strip or check in the item's text."""
-    text = _fold(value) if plain else clean(value)
+    or garbled."""
+    text = clean(value)
     if not text:
         if required:
             raise Invalid(f"missing {name}")
         return text
     if len(text) > limit:
         raise Invalid(f"{name} too long ({len(text)} characters, at most {limit})")
-    if not plain:
-        _check_encoding(name, text)
+    _check_encoding(name, text)
     return text
 
 
-def _paragraphs(texts: list[str], plain: bool, lines: bool = False) -> list[str]:
+def _paragraphs(texts: list[str], lines: bool = False) -> list[str]:
     """Each text cleaned, the empty ones dropped; ``lines``: line breaks (a body paragraph's
-    ``<br>``) are kept, each line cleaned. Plain text has no line break (``_SUSPECT``)."""
-    if plain:  # _fold, inlined: an article has dozens of paragraphs
-        return [text for text in [" ".join(t.split()) for t in texts] if text]
+    ``<br>``) are kept, each line cleaned."""
     return [text for text in map(clean_lines if lines else clean, texts) if text]
-
-
-def _fold(text: str | None) -> str:
-    """``clean`` for text known to hold nothing it would strip and no line break (``_plain``):
-    whitespace folded, trimmed."""
-    return " ".join(text.split()) if text else ""
-
-
-def _plain(*texts: str | None) -> bool:
-    """True when none of the texts holds a control or invisible character, a line break (which
-    ``clean`` may remove between CJK characters, and a body keeps) or anything that may be
-    garbled: one search over an item's text instead of two per field (nearly every item is plain)."""
-    return not _SUSPECT.search("".join(text for text in texts if text))
 
 
 #: What ``garbled`` looks for: U+FFFD, Latin-1 letters, '锟斤拷'. Text without any of them (nearly
@@ -314,10 +294,6 @@ def _is_portal_article(url: str) -> bool:
     """A (canonical) URL naming an article on the portal or its legacy host."""
     host = urlsplit(url).hostname or ""
     return (host in site.SITE_HOSTS or host in site.LEGACY_HOSTS) and site.article_ref(url) is not None
-
-
-#: What ``clean`` strips or treats apart (a line break) or ``_MAYBE_GARBLED`` may find ('锟' starts '锟斤拷').
-_SUSPECT = re.compile(f"[{CONTROL_CHARACTERS}{INVISIBLE_CHARACTERS}\n\x80-\xff\ufffd锟]")
 
 
 def _check_encoding(name: str, text: str) -> None:

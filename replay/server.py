@@ -9,8 +9,13 @@ It answers the site's pages (search, every spelling of an article URL, legacy .s
 channel lists, 快讯), ``/app/common/v.js`` with the API token in its ``_pcc`` response header,
 and the JSON API's paths (in replay the crawler sends API calls and legacy links here) behind
 the token gate (``--rotate-token-after N``). Drift knobs change the pages as a redesign would
-(``--drop-next-data``, ``--rename-json-key``, ``--article-markup-v2``); fault rules
-(``--fault``, ``--robots``) make it misbehave as networks do.
+(``--drop-next-data``, ``--rename-json-key``, ``--article-markup-v2``, replay/drift.py).
+
+Making it misbehave as networks do (status sequences, dropped and hung connections, size and
+gzip bombs, lying charsets, an unreachable robots.txt) is test equipment and is not installed:
+tests/support/faults.py plugs into ``make_site``'s ``misbehaviour`` and ``serve``, and
+``python -m support.faultserver`` (``tests`` on PYTHONPATH) is this server with ``--fault`` and
+``--robots``.
 """
 
 from __future__ import annotations
@@ -18,18 +23,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Protocol
+from typing import IO, Any, ClassVar, Protocol
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from fx168 import site
-from replay import faults
-from replay.faults import DriftKnobs, FaultPlan, KeyRename
+from replay.drift import DriftKnobs, KeyRename, parse_kinds
 from replay.generator import GeneratedSite
 from replay.render import ROBOTS_TXT, api_envelope, v_js
 
@@ -125,6 +130,32 @@ def page_kind(path: str, query: str = "") -> str | None:
     return kind.value if kind is not None else None
 
 
+#: ``record(status)`` writes a request's access-log line; status is an int or "drop".
+Recorder = Callable[[int | str], None]
+
+
+class Fault(Protocol):
+    """One request answered otherwise than the site would (tests/support/faults.py)."""
+
+    @property
+    def text(self) -> str:
+        """What the access log names it."""
+
+    def respond(self, request: Any, page: bytes | None, record: Recorder) -> Any:
+        """Answer the twisted.web ``request`` (``page``: what the site would have served, None:
+        nothing); returns the body, or NOT_DONE_YET."""
+
+
+class Misbehaviour(Protocol):
+    """What a test server injects into the site it serves."""
+
+    def fault_for(self, uri: str) -> Fault | None:
+        """This request's fault (the request as sent: path and query), or None to serve it."""
+
+    def robots(self, body: bytes) -> bytes:
+        """robots.txt as this server serves it."""
+
+
 class TokenGate:
     """The JSON API's gate (live-site.md): calls need the current ``_pcc`` token (handed out as
     the response header of /app/common/v.js), Origin/Referer of the site and ``Site-Channel``.
@@ -178,10 +209,10 @@ def api_answer(source: SiteSource, path: str, query: str) -> dict[str, Any] | No
     elif path == site.API_FAST_NEWS_PATH:
         if params.get("fastChannelId", site.API_SITE_CHANNEL) != site.API_SITE_CHANNEL:
             return None
-        fast_news = source.api_items("fastnews")
-        if fast_news is None:
+        feed = source.api_items("fastnews")
+        if feed is None:
             return None
-        items = fast_news
+        items = feed
     else:
         return None
     try:
@@ -192,38 +223,38 @@ def api_answer(source: SiteSource, path: str, query: str) -> dict[str, Any] | No
     return api_envelope(items[(page - 1) * size : page * size], len(items))
 
 
-def make_site(  # type: ignore[no-untyped-def]
+def make_site(
     source: SiteSource,
     access_log: IO[str] | None = None,
     delay: float = 0.0,
-    plan: FaultPlan | None = None,
+    misbehaviour: Misbehaviour | None = None,
     knobs: DriftKnobs | None = None,
     gate: TokenGate | None = None,
-):
-    """A twisted.web Site serving ``source``, each response ``delay`` seconds late, with the
-    faults of ``plan`` (see replay/faults.py) injected where its rules match, the pages
-    changed as ``knobs`` say, and the JSON API behind ``gate``."""
-    from twisted.internet import reactor
+) -> Any:
+    """A twisted.web Site serving ``source``, each response ``delay`` seconds late, the pages
+    changed as ``knobs`` say, the JSON API behind ``gate``, and ``misbehaviour``'s faults (tests
+    only) where it finds one."""
+    from twisted.internet import reactor as installed
     from twisted.web import resource, server
 
-    plan = plan or FaultPlan()
-    knobs = knobs or DriftKnobs()
-    gate = gate or TokenGate()
+    reactor: Any = installed  # the running reactor (twisted types the name as its module)
+    drift = knobs or DriftKnobs()
+    api_gate = gate or TokenGate()
 
     class Replay(resource.Resource):
         isLeaf = True
 
-        def render_GET(self, request):  # type: ignore[no-untyped-def]
+        def render_GET(self, request: Any) -> Any:
             arrived = time.time()
             uri = request.uri.decode("latin-1")
             parts = urlsplit(uri)
             path = unquote(parts.path)
             kind = page_kind(path, parts.query)
-            step = plan.step_for(uri)
+            fault = misbehaviour.fault_for(uri) if misbehaviour is not None else None
             status = 200
             content_type = _content_type(path)
             cacheable = True
-            if kind == "api" and not step.is_fault:
+            if kind == "api" and fault is None:
                 cacheable = False
                 headers = {
                     name.decode("latin-1").lower(): value.decode("latin-1")
@@ -231,38 +262,38 @@ def make_site(  # type: ignore[no-untyped-def]
                     for value in [value[-1]]
                 }
                 host = (request.getHeader(b"host") or b"").decode("latin-1")
-                refused = gate.why_refused(headers, f"http://{host}")
+                refused = api_gate.why_refused(headers, f"http://{host}")
                 if refused is not None:
                     status = 403
                     answer: dict[str, Any] | None = {"code": 401, "msg": "invalid token"}
                 else:
                     answer = api_answer(source, path, parts.query)
-                    answer = knobs.rename(answer, "api") if answer is not None else None
+                    answer = drift.rename(answer, "api") if answer is not None else None
                 if answer is None:
                     status, answer = 404, {"code": 404, "msg": "not found"}
-                body = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+                body: bytes | None = json.dumps(answer, ensure_ascii=False).encode("utf-8")
             elif path == site.API_TOKEN_PATH:
                 cacheable = False
-                body = v_js(gate.token).encode()
-                request.setHeader(site.API_TOKEN_HEADER.encode(), gate.token.encode())
-                request.addCookie(site.API_TOKEN_HEADER.encode(), gate.token.encode(), path=b"/")
+                body = v_js(api_gate.token).encode()
+                request.setHeader(site.API_TOKEN_HEADER.encode(), api_gate.token.encode())
+                request.addCookie(site.API_TOKEN_HEADER.encode(), api_gate.token.encode(), path=b"/")
             else:
                 body = source.get(path, parts.query)
-                if body is not None and parts.path == "/robots.txt":
-                    body = plan.robots(body)
+                if body is not None and parts.path == "/robots.txt" and misbehaviour is not None:
+                    body = misbehaviour.robots(body)
                 if body is not None and content_type.startswith(b"text/html"):
-                    body = knobs.page(body, kind)
+                    body = drift.page(body, kind)
 
             def record(status: int | str) -> None:
                 if access_log is not None:
                     entry = {"t": arrived, "path": uri, "status": status}
-                    if step.is_fault:
-                        entry["fault"] = step.text
+                    if fault is not None:
+                        entry["fault"] = fault.text
                     access_log.write(json.dumps(entry) + "\n")
                     access_log.flush()
 
-            if step.is_fault:
-                return faults.respond(step, request, body, record)
+            if fault is not None:
+                return fault.respond(request, body, record)
             if body is None:
                 status = 404
                 content_type = b"text/html; charset=utf-8"
@@ -279,11 +310,11 @@ def make_site(  # type: ignore[no-untyped-def]
             payload = body if body is not None else b"<html><body><h1>404</h1></body></html>"
             if delay <= 0:
                 return payload
-            call = reactor.callLater(delay, _finish, request, payload)  # type: ignore[attr-defined]
+            call = reactor.callLater(delay, _finish, request, payload)
             request.notifyFinish().addErrback(lambda _failure: call.cancel() if call.active() else None)
             return server.NOT_DONE_YET
 
-    def _finish(request, payload: bytes) -> None:  # type: ignore[no-untyped-def]
+    def _finish(request: Any, payload: bytes) -> None:
         request.write(payload)
         request.finish()
 
@@ -321,16 +352,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broken-markup", action="store_true", help="generated site: listings in an unknown markup")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each response")
     parser.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        type=_checked(faults.FaultRule.parse),
-        metavar="PATH_REGEX=SPEC",
-        help="misbehave on matching paths, one SPEC step per request: 503,503,200 or drop, short, hang, "
-        "429:SECS, big:BYTES, gzipbomb, charset:NAME, nocharset, metacharset:NAME, latemeta:NAME, "
-        "liecharset:NAME (see replay/faults.py); repeatable, the first matching rule wins",
-    )
-    parser.add_argument(
         "--rotate-token-after",
         type=int,
         metavar="N",
@@ -340,7 +361,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--drop-next-data",
         nargs="?",
         const="all",
-        type=_checked(faults.parse_kinds),
+        type=checked(parse_kinds),
         metavar="KINDS",
         help="serve pages without their __NEXT_DATA__ script; optionally only these page kinds "
         "(comma-separated: search, article, channel, express)",
@@ -349,7 +370,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--rename-json-key",
         action="append",
         default=[],
-        type=_checked(KeyRename.parse),
+        type=checked(KeyRename.parse),
         metavar="OLD=NEW[:KINDS]",
         help="rename a JSON key everywhere in __NEXT_DATA__ and the API's answers (e.g. newsContent=content), "
         "optionally only on these page kinds (search, article, channel, express, api); repeatable",
@@ -359,17 +380,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="article pages after a redesign: body container div.post-body, title h1.post-title",
     )
-    parser.add_argument(
-        "--robots",
-        action="append",
-        default=[],
-        type=_checked(lambda value: FaultPlan.from_args(robots=[value])),
-        metavar="SPEC",
-        help="robots.txt: disallow:/PATH adds a Disallow line; 404, 503, hang … answer it so; repeatable",
-    )
 
 
-def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+def checked(parse: Callable[[str], object]) -> Callable[[str], str]:
     """An argparse type: the value as given, once ``parse`` accepts it (its ValueError: a usage error)."""
 
     def check(value: str) -> str:
@@ -382,8 +395,11 @@ def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
     return check
 
 
-def serve(args: argparse.Namespace) -> int:
-    from twisted.internet import reactor
+def serve(args: argparse.Namespace, misbehaviour: Misbehaviour | None = None) -> int:
+    """Serve until killed, as ``args`` (add_serve_arguments) say; ``misbehaviour``: tests' faults."""
+    from twisted.internet import reactor as installed
+
+    reactor: Any = installed  # the running reactor (twisted types the name as its module)
 
     source: SiteSource = (
         GeneratedSource(
@@ -394,11 +410,9 @@ def serve(args: argparse.Namespace) -> int:
         else FixtureDirectory(args.root)
     )
     log = args.access_log.open("a", encoding="utf-8") if args.access_log else None
-    plan = FaultPlan.from_args(args.fault, args.robots)
-    plan.prepare()
     knobs = DriftKnobs.from_args(args.drop_next_data, args.rename_json_key, args.article_markup_v2)
     gate = TokenGate(args.rotate_token_after)
-    factory = make_site(source, log, args.delay, plan, knobs, gate)
+    factory = make_site(source, log, args.delay, misbehaviour, knobs, gate)
     port = reactor.listenTCP(args.port, factory, interface="127.0.0.1")
     # Twisted types the reactor and its ports as zope interfaces, whose methods mypy reads
     # right only with the mypy-zope plugin; getHost() is an IPv4Address here.
@@ -411,6 +425,10 @@ def serve(args: argparse.Namespace) -> int:
 class ReplayServer:
     """A fixture server in a child process, for the duration of a ``with`` block."""
 
+    #: The module the child runs (``python -m MODULE --port 0 …``), and what it adds to the environment.
+    module: ClassVar[str] = "replay.server"
+    env: ClassVar[dict[str, str]] = {}
+
     def __init__(self, *extra_args: str, startup_timeout: float = 30.0) -> None:
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
@@ -419,9 +437,10 @@ class ReplayServer:
 
     def __enter__(self) -> ReplayServer:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "replay.server", "--port", "0", *self.extra_args],
+            [sys.executable, "-m", self.module, "--port", "0", *self.extra_args],
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, **self.env} if self.env else None,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline().strip()

@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -241,23 +242,83 @@ def test_workers_exit_non_zero_when_redis_stays_down(sqlite_url: str, redis_serv
     assert took < 45  # neither hung nor spun: gave up after the allowed outage
 
 
-def test_idle_workers_look_at_the_shared_queue_often() -> None:
-    """The engine heartbeat an idle worker polls Redis on, set per engine from the setting
-    (Scrapy keeps it in a private class attribute: this fails if Scrapy drops it)."""
-    from types import SimpleNamespace
+def test_the_idle_poller_wakes_the_engine_through_public_doors_only() -> None:
+    """Each tick hands the engine a wake-up through its public crawl(); the poller's own
+    request_scheduled handler drops it (IgnoreRequest, as Scrapy documents) before the scheduler."""
+    from scrapy import Request
+    from scrapy.exceptions import IgnoreRequest
+    from scrapy.utils.test import get_crawler
 
-    from scrapy.core.engine import ExecutionEngine
-    from scrapy.settings import Settings
+    from crawler.distributed import DistributedSearchSpider, IdlePoller
 
-    from crawler.distributed import DistributedSearchSpider
+    crawler = get_crawler(DistributedSearchSpider, settings_dict={"FXCRAWL_IDLE_POLL_INTERVAL": 0.25})
+    poller = IdlePoller(crawler)
+    assert poller.interval == 0.25
+    woken = []
+    crawler.engine = SimpleNamespace(spider=object(), running=True, crawl=woken.append)  # type: ignore[assignment]  # a stand-in engine
+    poller.wake()
+    (wake_up,) = woken
+    with pytest.raises(IgnoreRequest):
+        poller.request_scheduled(wake_up)
+    poller.request_scheduled(Request("http://127.0.0.1/article/1"))  # real requests go on to the scheduler
+    crawler.engine.running = False
+    poller.wake()  # an engine stopping: nothing to wake
+    assert len(woken) == 1
 
-    assert isinstance(ExecutionEngine._SLOT_HEARTBEAT_INTERVAL, float)
-    engine = ExecutionEngine.__new__(ExecutionEngine)
-    spider = DistributedSearchSpider.__new__(DistributedSearchSpider)
-    spider.crawler = SimpleNamespace(engine=engine, settings=Settings({"FXCRAWL_IDLE_POLL_INTERVAL": 0.25}))
-    spider.poll_often()
-    assert engine._SLOT_HEARTBEAT_INTERVAL == 0.25
-    assert ExecutionEngine._SLOT_HEARTBEAT_INTERVAL == 5.0  # other engines keep Scrapy's
+
+def test_an_idle_worker_takes_from_the_shared_queue_every_poll_interval_not_every_5_s(
+    sqlite_url: str, redis_server_url: str, redis_job: str, tmp_path: Path
+) -> None:
+    """A worker with nothing to do takes what another pushes to the shared queue within
+    FXCRAWL_IDLE_POLL_INTERVAL (0.25 s here), not on Scrapy's 5 s engine heartbeat: four times in a
+    row (by chance, under a 5 s heartbeat, all four within 1.5 s: under 1 %)."""
+    from scrapy.utils.test import get_crawler
+
+    from crawler.distributed import DistributedSearchSpider, ResilientScheduler, distributed_settings, keys
+
+    server = redis.Redis.from_url(redis_server_url)
+    workers_key = keys(redis_job)["workers"]
+    # another worker, busy for the whole test: the idle one must not conclude the crawl is over
+    busy = {"state": "busy", "t": time.time() + 600, "host": "elsewhere", "pid": 1}
+    server.hset(workers_key, "elsewhere:1", json.dumps(busy))
+    log = tmp_path / "access.log"
+    with ReplayServer("--access-log", str(log)) as site_server:
+        crawler = get_crawler(DistributedSearchSpider, settings_dict=distributed_settings(redis_server_url, redis_job))
+        spider = DistributedSearchSpider.from_crawler(crawler, keyword="现代")
+        pusher = ResilientScheduler.from_crawler(crawler)
+        pusher.open(spider)
+        idle = worker(
+            redis_job, sqlite_url, redis_server_url, site_server.base_url, "-s", "FXCRAWL_IDLE_POLL_INTERVAL=0.25"
+        )
+        try:
+            name = f"{socket.gethostname()}:{idle.pid}"
+
+            def is_idle() -> bool:
+                raw = server.hget(workers_key, name)
+                return raw is not None and json.loads(raw)["state"] == "idle"
+
+            waits = []
+            for article in (1049185, 1049176, 1048612, 1048655):
+                deadline = time.monotonic() + 60
+                while not is_idle() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert is_idle(), "the worker never went idle"
+                time.sleep(0.3)  # and stays so for a moment
+                pushed = time.monotonic()
+                pusher.enqueue_request(spider.article_request(f"{site_server.base_url}/article/{article}"))
+                while not (log.exists() and f"/article/{article}" in log.read_text()):
+                    assert time.monotonic() - pushed < 30, f"article {article} was never taken from the queue"
+                    time.sleep(0.02)
+                waits.append(time.monotonic() - pushed)
+            assert max(waits) < 1.5, waits
+            server.hdel(workers_key, "elsewhere:1")  # the other worker is done: so is this one, promptly
+            _, err = idle.communicate(timeout=30)
+            assert idle.returncode == 0, err[-2000:]
+            assert "every worker idle" in err
+        finally:
+            if idle.poll() is None:
+                idle.kill()
+                idle.communicate()
 
 
 def test_a_worker_joining_a_queue_that_holds_requests_warns_of_nothing_deprecated(redis_server_url: str) -> None:

@@ -23,18 +23,19 @@ from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response
 from sqlalchemy import select
+from support.faults import parse_step, recode
+from support.faultserver import FaultServer
 from w3lib.url import safe_url_string
 
 from crawler.downloadermiddlewares import (
     EncodingMiddleware,
     RetryAfterMiddleware,
-    StrictRobotsTxtMiddleware,
+    RobotsTxtStatusMiddleware,
     meta_charset,
     retry_after_seconds,
 )
 from fx168 import site
-from replay.faults import parse_step, recode
-from replay.server import FIXTURE_SITE, ReplayServer
+from replay.server import FIXTURE_SITE
 from storage.db import Database
 from storage.models import Article, CrawlRun, FrontierEntry, Reject, SearchHit, utcnow
 
@@ -167,31 +168,73 @@ def test_meta_charset_is_found_anywhere_in_the_head_and_only_there() -> None:
 # -- unit: robots.txt --------------------------------------------------------------------------
 
 
-def test_a_robots_txt_that_cannot_be_fetched_disallows_its_host() -> None:
-    middleware = StrictRobotsTxtMiddleware.from_crawler(make_crawler())
-    from twisted.internet.defer import Deferred
+def _robots_request(host: str = "127.0.0.1:8168") -> Request:
+    """What Scrapy's RobotsTxtMiddleware asks for (it goes through every downloader middleware)."""
+    return Request(f"http://{host}/robots.txt", meta={"dont_obey_robotstxt": True})
 
-    waiting: Deferred = Deferred()
-    middleware._parsers["127.0.0.1:8168"] = waiting
-    middleware._robots_error(TimeoutError("took too long"), "127.0.0.1:8168")
-    parser = middleware._parsers["127.0.0.1:8168"]
-    assert waiting.called and not parser.allowed("http://127.0.0.1:8168/article/1", "fxcrawl")
-    with pytest.raises(IgnoreRequest, match=r"robots.txt unreachable \(TimeoutError: took too long\)"):
-        middleware.process_request_2(parser, Request("http://127.0.0.1:8168/article/1"))
-    middleware.process_request_2(None, Request("http://127.0.0.2:8168/article/1"))  # another host: allowed
-    assert middleware._stats.get_value("fxcrawl/robotstxt/unreachable") == 1
+
+def test_a_robots_txt_that_cannot_be_fetched_disallows_its_host() -> None:
+    middleware = RobotsTxtStatusMiddleware.from_crawler(make_crawler())
+    assert middleware.process_exception(_robots_request(), TimeoutError("took too long")) is None
+    with pytest.raises(IgnoreRequest, match=r"robots.txt unreachable \(TimeoutError: took too long\)") as refused:
+        middleware.process_request(Request("http://127.0.0.1:8168/article/1"))
+    assert "Forbidden by robots.txt" not in str(refused.value)  # failed (retried later), not settled as forbidden
+    middleware.process_request(Request("http://127.0.0.2:8168/article/1"))  # another host: allowed
+    middleware.process_request(_robots_request())  # the robots.txt request itself is never refused
+    assert middleware.stats.get_value("fxcrawl/robotstxt/unreachable") == 1
+    assert middleware.stats.get_value("fxcrawl/robotstxt/forbidden_unreachable") == 1
+
+
+@pytest.mark.parametrize(("status", "unreachable"), [(503, True), (500, True), (429, True), (404, False), (403, False)])
+def test_a_robots_txt_status_decides_before_its_body(status: int, unreachable: bool) -> None:
+    """5xx and 429: unreachable, the host disallowed; 4xx: no robots.txt, its error page not parsed."""
+    middleware = RobotsTxtStatusMiddleware.from_crawler(make_crawler())
+    request = _robots_request()
+    answer = Response(request.url, status=status, body=b"User-agent: *\nDisallow: /\n", request=request)
+    seen = middleware.process_response(request, answer)
+    assert seen.body == b""  # what Scrapy's parser reads: nothing, so it allows; this middleware decides
+    page = Request("http://127.0.0.1:8168/article/1")
+    if unreachable:
+        with pytest.raises(IgnoreRequest, match=rf"robots.txt unreachable \(HTTP {status}\)"):
+            middleware.process_request(page)
+    else:
+        assert middleware.process_request(page) is None
+    ok = Response(request.url, status=200, body=b"User-agent: *\nDisallow: /x\n", request=request)
+    assert middleware.process_response(request, ok) is ok  # a 2xx is read as it is
+    other = Request("http://127.0.0.1:8168/robots.txt")  # a page that happens to be called so: not Scrapy's fetch
+    assert middleware.process_response(other, answer) is answer
+
+
+def test_robots_txt_goes_through_scrapys_middleware_and_public_hooks_only() -> None:
+    """Scrapy's RobotsTxtMiddleware, unchanged and at its place, reads robots.txt with the
+    configured parser; this project's middleware comes after it (its process_request must see
+    the host's verdict) and overrides nothing of Scrapy's."""
+    from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+    from scrapy.robotstxt import ProtegoRobotParser
+
+    from crawler import settings
+
+    crawler = make_crawler()
+    assert crawler.settings["ROBOTSTXT_PARSER"] == "scrapy.robotstxt.ProtegoRobotParser"
+    parser = ProtegoRobotParser.from_crawler(crawler, b"User-agent: *\nDisallow: /article/1\n")
+    assert not parser.allowed("http://127.0.0.1:8168/article/1", "fxcrawl")
+    middlewares = crawler.settings.getwithbase("DOWNLOADER_MIDDLEWARES")
+    ours = middlewares["crawler.downloadermiddlewares.RobotsTxtStatusMiddleware"]
+    assert middlewares["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] < ours
+    assert ours == settings.DOWNLOADER_MIDDLEWARES["crawler.downloadermiddlewares.RobotsTxtStatusMiddleware"]
+    assert not issubclass(RobotsTxtStatusMiddleware, RobotsTxtMiddleware)
 
 
 # -- end to end --------------------------------------------------------------------------------
 
 
 @contextmanager
-def fault_server(log: Path, *args: str) -> Iterator[ReplayServer]:
-    with ReplayServer("--access-log", str(log), *args) as server:
+def fault_server(log: Path, *args: str) -> Iterator[FaultServer]:
+    with FaultServer("--access-log", str(log), *args) as server:
         yield server
 
 
-def crawl(server: ReplayServer, db: str, tmp: Path, *settings: str) -> subprocess.CompletedProcess[str]:
+def crawl(server: FaultServer, db: str, tmp: Path, *settings: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "fxcrawl.cli", "crawl", "search", "--keyword", "现代", "--pages", "953"]
     command += ["--base-url", server.base_url, "--db", db, "--log-level", "INFO"]
     for setting in (

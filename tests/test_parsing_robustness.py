@@ -2,7 +2,7 @@
 
 A fixture page is HTML with its data also as JSON in ``<script id="__NEXT_DATA__">``; the
 parsers read the JSON first and the HTML second (``use_json=False``: the HTML alone). So each
-rewrite that changes markup but not what a browser shows (replay.perturb) is tried on
+rewrite that changes markup but not what a browser shows (tests/support/perturb.py) is tried on
 both halves of a page:
 
 - the HTML path: the page's markup outside the script rewritten, read with ``use_json=False``,
@@ -30,6 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from support import perturb
 
 from fx168 import site
 from fx168.items import ArticleItem, to_jsonable
@@ -37,7 +38,6 @@ from fx168.parsing.dates import SITE_TZ, parse_published
 from fx168.parsing.nextdata import differences, iso_time, next_data, split_page
 from fx168.parsing.text import select
 from pipelines.validate import ValidatePipeline
-from replay import perturb
 from replay.golden import PARSERS, fixture_pages
 from replay.server import FIXTURE_SITE
 

@@ -1,10 +1,11 @@
-"""The fixture server's fault injection (replay/faults.py), over real loopback HTTP."""
+"""The fixture server's fault injection (tests/support/faults.py), over real loopback HTTP."""
 
 from __future__ import annotations
 
 import gzip
 import http.client
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -13,9 +14,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from support.faults import SNIFF_WINDOW, FaultPlan, FaultRule, gzip_bomb, parse_spec, parse_step
+from support.faultserver import FaultServer
 
 from fx168.parsing import parse_article_page
-from replay.faults import SNIFF_WINDOW, FaultPlan, FaultRule, gzip_bomb, parse_spec, parse_step
 from replay.server import FIXTURE_SITE, ReplayServer
 
 FAULTS = {
@@ -40,7 +42,7 @@ FAULTS = {
 def server(tmp_path_factory: pytest.TempPathFactory):
     log = tmp_path_factory.mktemp("faults") / "access.jsonl"
     args = [arg for pattern, spec in FAULTS.items() for arg in ("--fault", f"{pattern}={spec}")]
-    with ReplayServer("--access-log", str(log), "--robots", "disallow:/article/1049185", *args) as running:
+    with FaultServer("--access-log", str(log), "--robots", "disallow:/article/1049185", *args) as running:
         running.log = log
         yield running
 
@@ -91,10 +93,11 @@ def test_bad_steps_are_refused_with_a_reason(spec: str) -> None:
 
 def test_the_server_refuses_a_bad_fault_on_its_command_line() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "replay.server", "--port", "0", "--fault", "^/article/1$=teapot"],
+        [sys.executable, "-m", FaultServer.module, "--port", "0", "--fault", "^/article/1$=teapot"],
         capture_output=True,
         text=True,
         timeout=30,
+        env={**os.environ, **FaultServer.env},
     )
     assert done.returncode == 2 and "unknown fault step 'teapot'" in done.stderr
     with pytest.raises(ValueError, match="disallow:/PATH"):
@@ -193,7 +196,7 @@ def test_robots_txt_gets_the_extra_disallow_lines(server) -> None:
 
 @pytest.mark.parametrize(("robots", "statuses"), [("404", [404, 404]), ("503,200", [503, 200])])
 def test_robots_txt_can_fail(robots: str, statuses: list[int]) -> None:
-    with ReplayServer("--robots", robots) as running:
+    with FaultServer("--robots", robots) as running:
         assert [get(running, "/robots.txt")[0].status for _ in statuses] == statuses
         assert get(running, "/article/1049185")[0].status == 200
 
@@ -209,3 +212,20 @@ def test_every_request_is_logged_with_its_status_and_any_fault(server) -> None:
         {"path": "/article/1048703", "status": 200, "fault": "charset:gbk"},
         {"path": "/article/1049176?unrelated", "status": 200},
     ]
+
+
+def test_the_installed_packages_carry_no_fault_injection() -> None:
+    """Gzip bombs, fault rules and markup rewrites are test equipment (tests/support): nothing the
+    package installs (pyproject's packages.find include list) holds them; the offline site does."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    root = Path(__file__).resolve().parents[1]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = find_packages(root, include=pyproject["tool"]["setuptools"]["packages"]["find"]["include"])
+    assert "replay" in packages and not [p for p in packages if p.split(".")[0] in ("tests", "support")]
+    for package in packages:
+        for module in (root / package.replace(".", "/")).glob("*.py"):
+            text = module.read_text(encoding="utf-8")
+            assert not any(word in text for word in ("gzip_bomb", "gzipbomb", "FaultPlan", "perturb")), module

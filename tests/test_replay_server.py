@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from fx168 import site
-from replay.faults import DriftKnobs, KeyRename, parse_kinds
+from replay.drift import DriftKnobs, KeyRename, parse_kinds
 from replay.server import FIXTURE_SITE, ReplayServer, TokenGate
 
 ARTICLE = 1049185  # 央行发布2022年第四季度中国货币政策执行报告 (page 953, rank 1)

@@ -1,5 +1,10 @@
 """Fault injection for the fixture server: the ways a real site and network misbehave, on demand.
 
+Test equipment, not product: it lives beside the tests (``tests/support``, never installed) and
+reaches the offline site through ``replay.server``'s one seam (``make_site(…, misbehaviour=…)``);
+``python -m support.faultserver`` (with ``tests`` on PYTHONPATH; ``FaultServer`` in tests) is the
+fixture server with ``--fault`` and ``--robots``.
+
 A *fault rule* is ``PATH_REGEX=SPEC`` (``--fault``, repeatable). The regex is searched in the
 request's path and query, as sent (``/search?keyword=%E7%8E%B0%E4%BB%A3…``) or percent-decoded
 (``/search?keyword=现代…``); the first rule that matches decides. SPEC is a comma-separated
@@ -34,10 +39,8 @@ become character references, so a correct decoder still reads the fixture's exac
 ``--robots`` (repeatable) shapes /robots.txt: ``disallow:PATH`` adds ``Disallow: PATH`` for every
 user agent; anything else is a SPEC for /robots.txt (``404``, ``503``, ``hang``, ``drop`` …).
 
-*Drift knobs* (``DriftKnobs``, at the end) change what the pages are rather than how they
-arrive, as a redesign of the site would: ``--drop-next-data [KINDS]`` serves pages without their
-``__NEXT_DATA__``, ``--rename-json-key OLD=NEW[:KINDS]`` renames a JSON key at every depth (pages
-and API answers), ``--article-markup-v2`` renames the article page's body and title classes.
+*Drift knobs* (replay/drift.py, part of the offline site) change what the pages are rather than
+how they arrive, as a redesign of the site would.
 
 The pure parts (parsing, re-encoding, the bomb) are plain functions; ``respond`` does the
 twisted.web side, and the server logs every request with the step it got.
@@ -46,7 +49,6 @@ twisted.web side, and the server logs every request with the step it got.
 from __future__ import annotations
 
 import codecs
-import json
 import re
 import struct
 import zlib
@@ -91,6 +93,10 @@ class Step:
     @property
     def is_fault(self) -> bool:
         return self.kind != "serve"
+
+    def respond(self, request: Any, page: bytes | None, record: Recorder) -> Any:
+        """The server's seam (replay.server.Fault): answer ``request`` as this step says."""
+        return respond(self, request, page, record)
 
 
 SERVE = Step("serve", "200")
@@ -191,6 +197,11 @@ class FaultPlan:
         """Build what takes a moment (the gzip bomb) before the first request asks for it."""
         if any(step.kind == "gzipbomb" for rule in self.rules for step in rule.steps):
             gzip_bomb()
+
+    def fault_for(self, uri: str) -> Step | None:
+        """The server's seam (replay.server.Misbehaviour): this request's fault, None to serve it."""
+        step = self.step_for(uri)
+        return step if step.is_fault else None
 
     def step_for(self, uri: str) -> Step:
         for rule in self.rules:
@@ -334,104 +345,3 @@ class _Filler:
 
     def pauseProducing(self) -> None:  # a pull producer is never paused, only not resumed
         pass
-
-
-# -- drift knobs: the site changing shape (for the drift alarm and ``fxcrawl check-live``) -------
-
-#: Page kinds a drift knob can be limited to: fx168.site.PageKind values and the JSON API.
-KNOB_KINDS = ("search", "article", "legacy_article", "channel", "express", "api")
-_NEXT_DATA_SCRIPT = re.compile(r'\n?<script id="__NEXT_DATA__" type="application/json">(?P<json>.*?)</script>', re.S)
-#: --article-markup-v2: the classes a redesign renamed (body container and title).
-ARTICLE_MARKUP_V2 = (('class="article-body"', 'class="post-body"'), ('class="article-title"', 'class="post-title"'))
-
-
-def parse_kinds(text: str | None) -> frozenset[str]:
-    """'article,channel' -> those kinds; None, '' or 'all' -> every kind."""
-    if not text or text == "all":
-        return frozenset(KNOB_KINDS)
-    kinds = frozenset(part.strip() for part in text.split(",") if part.strip())
-    unknown = kinds - set(KNOB_KINDS)
-    if unknown:
-        raise ValueError(f"unknown page kind {sorted(unknown)[0]!r}: use one of {', '.join(KNOB_KINDS)} or all")
-    return kinds
-
-
-@dataclass(frozen=True)
-class KeyRename:
-    """``OLD=NEW[:KINDS]``: the JSON key OLD renamed NEW, at any depth, on pages of KINDS (default all)."""
-
-    old: str
-    new: str
-    kinds: frozenset[str]
-
-    @classmethod
-    def parse(cls, text: str) -> KeyRename:
-        spec, _, kinds = text.partition(":")
-        old, sep, new = spec.partition("=")
-        if not sep or not old or not new:
-            raise ValueError(f"use OLD=NEW or OLD=NEW:KIND, not {text!r}")
-        return cls(old, new, parse_kinds(kinds))
-
-
-@dataclass(frozen=True)
-class DriftKnobs:
-    """What the server changes on the pages it serves, as after a site redesign.
-
-    ``drop_next_data``: page kinds served without their ``__NEXT_DATA__`` script; ``renames``:
-    JSON keys renamed (in ``__NEXT_DATA__`` and in the API's answers); ``article_markup_v2``:
-    article pages with their body container and title classes renamed (ARTICLE_MARKUP_V2).
-    """
-
-    drop_next_data: frozenset[str] = frozenset()
-    renames: tuple[KeyRename, ...] = ()
-    article_markup_v2: bool = False
-
-    @classmethod
-    def from_args(
-        cls, drop_next_data: str | None = None, renames: Sequence[str] = (), article_markup_v2: bool = False
-    ) -> DriftKnobs:
-        """From the server's options (``drop_next_data``: None for off, 'all' or kinds)."""
-        return cls(
-            frozenset() if drop_next_data is None else parse_kinds(drop_next_data),
-            tuple(KeyRename.parse(text) for text in renames),
-            article_markup_v2,
-        )
-
-    @property
-    def active(self) -> bool:
-        return bool(self.drop_next_data or self.renames or self.article_markup_v2)
-
-    def rename(self, value: Any, kind: str) -> Any:
-        """``value`` (parsed JSON) with this kind's renames applied at every depth."""
-        mapping = {r.old: r.new for r in self.renames if kind in r.kinds}
-        if not mapping:
-            return value
-
-        def walk(node: Any) -> Any:
-            if isinstance(node, dict):
-                return {mapping.get(key, key): walk(item) for key, item in node.items()}
-            if isinstance(node, list):
-                return [walk(item) for item in node]
-            return node
-
-        return walk(value)
-
-    def page(self, body: bytes, kind: str | None) -> bytes:
-        """A served HTML page of ``kind`` as the knobs change it."""
-        if kind is None or not self.active:
-            return body
-        text = body.decode("utf-8")
-        if kind in self.drop_next_data:
-            text = _NEXT_DATA_SCRIPT.sub("", text)
-        elif any(kind in r.kinds for r in self.renames):
-            text = _NEXT_DATA_SCRIPT.sub(lambda m: self._renamed_script(m, kind), text)
-        if self.article_markup_v2 and kind == "article":
-            for old, new in ARTICLE_MARKUP_V2:
-                text = text.replace(old, new)
-        return text.encode("utf-8")
-
-    def _renamed_script(self, match: re.Match[str], kind: str) -> str:
-        from replay.render import script_json
-
-        data = self.rename(json.loads(match.group("json")), kind)
-        return match.group().replace(match.group("json"), script_json(data))

@@ -17,6 +17,7 @@ import random
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
+from html import entities as html_entities
 
 from lxml import etree
 
@@ -92,7 +93,7 @@ def _written(root: etree._Element, write: Callable[[], str]) -> str:
 
 def _reference(match: re.Match[str]) -> str:
     char = match.group(1)
-    name = html_module.entities.codepoint2name.get(ord(char))
+    name = html_entities.codepoint2name.get(ord(char))
     if name and char not in "<>&\"'":
         return f"&{name};"
     return f"&#x{ord(char):x};" if ord(char) % 2 else f"&#{ord(char)};"
@@ -115,11 +116,11 @@ def _chosen(rng: random.Random, share: float) -> bool:
 
 
 def _wide_end(text: str | None) -> bool:
-    return bool(text) and _WIDE.match(text[-1]) is not None
+    return text is not None and text != "" and _WIDE.match(text[-1]) is not None
 
 
 def _wide_start(text: str | None) -> bool:
-    return bool(text) and _WIDE.match(text[0]) is not None
+    return text is not None and text != "" and _WIDE.match(text[0]) is not None
 
 
 def _before(element: etree._Element) -> str | None:

@@ -1,0 +1,1 @@
+"""Test equipment, never installed: fault injection for the offline site and markup rewrites."""
