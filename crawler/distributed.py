@@ -28,7 +28,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, cast
+from typing import Any
 
 import redis
 from scrapy import Request, signals
@@ -290,7 +290,7 @@ class DistributedSearchSpider(RedisMixin, SearchSpider):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> DistributedSearchSpider:
-        spider = cast(DistributedSearchSpider, super().from_crawler(crawler, *args, **kwargs))
+        spider = super().from_crawler(crawler, *args, **kwargs)
         spider.setup_redis(crawler)
         worker = f"{socket.gethostname()}:{os.getpid()}"
         spider.registry = WorkerRegistry(spider.server, crawler.settings.get("FXCRAWL_WORKERS_KEY"), worker)
