@@ -16,7 +16,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,7 @@ def fxcrawl(db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mon
         try:
             code = cli.main([*args, "--db", db])
         except SystemExit as exc:  # argparse errors
+            assert isinstance(exc.code, int), exc.code  # argparse exits with a status number
             code = exc.code
         out, err = capsys.readouterr()
         return Result(code, out, err)
@@ -140,7 +141,7 @@ def test_articles_list_json_holds_all_68_articles_with_their_fields(all_articles
         ), article["url"]
         assert article["title"] and article["source"] and article["author"]
         assert isinstance(article["tags"], list) and all(isinstance(tag, str) for tag in article["tags"])
-        assert datetime.fromisoformat(article["published_at"]).utcoffset().total_seconds() == 8 * 3600
+        assert datetime.fromisoformat(article["published_at"]).utcoffset() == timedelta(hours=8)
     published = [datetime.fromisoformat(a["published_at"]) for a in all_articles]
     assert published == sorted(published, reverse=True), "newest first"
 
@@ -277,7 +278,7 @@ def test_articles_show_human_output_has_the_fields_and_the_body(fxcrawl: Fxcrawl
     result = fxcrawl("articles", "show", str(article["id"]))
     assert result.code == 0, result.err
     head = result.out.split("\n\n", 1)[0].splitlines()  # the fields, then a blank line and the body
-    fields = dict(line.strip().split(": ", 1) if ": " in line else (line.strip().rstrip(":"), "") for line in head)
+    fields = dict(line.strip().split(": ", 1) if ": " in line else [line.strip().rstrip(":"), ""] for line in head)
     assert fields["title"] == hit["title"]
     assert fields["source"] == hit["source"]
     assert fields["url"] == hit["url"]

@@ -68,8 +68,8 @@ def stored(db: str) -> tuple[int, int]:
     database = Database(db)
     with database.session() as session:
         result = (
-            session.scalar(select(func.count(Article.id))),
-            session.scalar(select(func.count(func.distinct(Article.url)))),
+            session.scalars(select(func.count(Article.id))).one(),
+            session.scalars(select(func.count(func.distinct(Article.url)))).one(),
         )
     database.dispose()
     return result
@@ -254,7 +254,7 @@ def test_the_idle_poller_wakes_the_engine_through_public_doors_only() -> None:
     crawler = get_crawler(DistributedSearchSpider, settings_dict={"FXCRAWL_IDLE_POLL_INTERVAL": 0.25})
     poller = IdlePoller(crawler)
     assert poller.interval == 0.25
-    woken = []
+    woken: list[Request] = []
     crawler.engine = SimpleNamespace(spider=object(), running=True, crawl=woken.append)  # type: ignore[assignment]  # a stand-in engine
     poller.wake()
     (wake_up,) = woken

@@ -196,11 +196,15 @@ def test_dates_resolve_against_the_fetch_time_and_unknown_ones_are_kept_as_unkno
     database = Database(database_url)
     with database.session() as session:
         listed = queries.list_articles(session, limit=100)
-        shown = queries.get_article(session, canonical(4))
+        undated = queries.get_article(session, canonical(4))
     database.dispose()
     assert [a["published_at"] is None for a in listed] == [False] * 4 + [True] * 4
-    assert shown is not None
-    assert (shown["published_at"], shown["published_unknown"], shown["published_text"]) == (None, True, "2023-13-45")
+    assert undated is not None
+    assert (undated["published_at"], undated["published_unknown"], undated["published_text"]) == (
+        None,
+        True,
+        "2023-13-45",
+    )
 
 
 def test_without_a_fetch_time_relative_dates_fall_back_to_the_clock(sqlite_url: str) -> None:

@@ -19,7 +19,7 @@ def _unfrozen():
 def test_startup_objects_are_frozen_while_the_engine_runs() -> None:
     crawler = make_crawler()
     extension = FreezeStartupObjects.from_crawler(crawler)
-    made_at_startup = object.__new__(type("Startup", (), {}))  # a tracked object that exists before the engine starts
+    made_at_startup: object = object.__new__(type("Startup", (), {}))  # a tracked object from before the engine starts
     assert gc.get_freeze_count() == 0
     extension.engine_started()
     assert gc.get_freeze_count() > 1000

@@ -90,8 +90,8 @@ def test_a_release_0003_store_migrates_with_nothing_lost_or_doubled(database_url
     item.news_id = news_id
     item.published_at = datetime(2023, 2, 24, 11, tzinfo=UTC)
     item.content_hash = content_hash(item)
-    counts = BatchWriter(database).write([item], run_id=None)
-    assert counts.get("article/updated") == 1 and not counts.get("article/new")
+    written = BatchWriter(database).write([item], run_id=None)
+    assert written.get("article/updated") == 1 and not written.get("article/new")
     with database.session() as session:
         assert session.scalar(sa.text("SELECT count(*) FROM articles")) == len(before)
         assert session.scalar(sa.text("SELECT count(*) FROM article_revisions")) == 1

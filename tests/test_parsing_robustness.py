@@ -160,12 +160,19 @@ def json_strings(html: str, key: str) -> list[str]:
 
 
 #: Pretty-printing: each element on its own line, and long lines broken at their spaces.
-PRETTY = [perturb.reindent, functools.partial(perturb.break_spaces, share=1.0)]
+PRETTY: list[perturb.Rewrite] = [perturb.reindent, functools.partial(perturb.break_spaces, share=1.0)]
+
+
+def first_keyword_character(url: str) -> str:
+    """The first character of the keyword a listing's search URL asks for."""
+    query = site.parse_search_url(url)
+    assert query is not None, url
+    return query.keyword[0]
 
 
 @pytest.mark.parametrize("page", LISTINGS, ids=_ids(LISTINGS))
 def test_a_pretty_printed_listing_gives_the_records_of_the_compact_one(page: Page) -> None:
-    first = site.parse_search_url(page[1]).keyword[0]
+    first = first_keyword_character(page[1])
     changed, got = html_half(page, PRETTY)
     assert re.search(rf'class="hl">\n +{first}', changed), "highlighted characters on lines of their own"
     assert records(got) == original(*page).by_html
@@ -173,7 +180,7 @@ def test_a_pretty_printed_listing_gives_the_records_of_the_compact_one(page: Pag
 
 @pytest.mark.parametrize("page", LISTINGS, ids=_ids(LISTINGS))
 def test_pretty_printed_snippets_in_the_json_give_the_records_of_the_compact_ones(page: Page) -> None:
-    first = site.parse_search_url(page[1]).keyword[0]
+    first = first_keyword_character(page[1])
     changed, got = json_half(page, PRETTY)
     assert any(re.search(rf'class="hl">\n +{first}', s) for s in json_strings(changed, J.highlight))
     assert records(got) == original(*page).by_json
@@ -624,5 +631,6 @@ def test_json_rewrites_leave_the_html_and_other_json_alone() -> None:
         changed = perturb.perturbed_next_data(page, everything, seed, HTML_KEYS)
         assert changed.startswith("<html><body><p>尾</p><script") and changed.endswith("</script></body></html>")
         data = next_data(changed)
+        assert data is not None
         assert data["props"]["pageProps"]["newsTitle"] == "<b>现代</b>"
         assert "\\u003c" in changed and "<p>" not in changed.split("__NEXT_DATA__")[1]

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,17 +39,26 @@ FAULTS = {
 }
 
 
+class LoggedFaultServer(FaultServer):
+    """A fault server that keeps the path of its access log (``--access-log``) as ``log``."""
+
+    def __init__(self, log: Path, *extra_args: str) -> None:
+        super().__init__("--access-log", str(log), *extra_args)
+        self.log = log
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedFaultServer]:
     log = tmp_path_factory.mktemp("faults") / "access.jsonl"
     args = [arg for pattern, spec in FAULTS.items() for arg in ("--fault", f"{pattern}={spec}")]
-    with FaultServer("--access-log", str(log), "--robots", "disallow:/article/1049185", *args) as running:
-        running.log = log
+    with LoggedFaultServer(log, "--robots", "disallow:/article/1049185", *args) as running:
+        assert isinstance(running, LoggedFaultServer)  # __enter__ returns the server itself
         yield running
 
 
 def connect(server: ReplayServer, timeout: float = 5.0) -> http.client.HTTPConnection:
     parts = urlsplit(server.base_url)
+    assert parts.hostname is not None
     return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
 
 
@@ -219,7 +229,7 @@ def test_the_installed_packages_carry_no_fault_injection() -> None:
     package installs (pyproject's packages.find include list) holds them; the offline site does."""
     import tomllib
 
-    from setuptools import find_packages
+    from setuptools import find_packages  # type: ignore[import-untyped]  # setuptools 65 ships no types; stubs not a dev dependency
 
     root = Path(__file__).resolve().parents[1]
     pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))

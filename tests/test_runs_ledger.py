@@ -12,9 +12,9 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 from conftest import FXCRAWL, article_item, make_crawler, replay_crawl_command, unwritable
+from scrapy import Spider
 from sqlalchemy import func, select
 
 from fxcrawl import cli
@@ -71,7 +71,7 @@ def test_a_run_whose_database_is_away_at_close_spools_its_row_and_replay_finishe
     recorder = RunRecorder(
         database, crawler.stats, None, HealthPolicy(), LedgerPolicy(heartbeat=3600), tmp_path / "spool"
     )
-    spider = SimpleNamespace(name="search", run_args={"keyword": "现代"})
+    spider = Spider(name="search", run_args={"keyword": "现代"})  # Spider sets keyword arguments as attributes
     recorder.spider_opened(spider)
     crawler.stats.set_value("fxcrawl/pages/listing", 3)
     crawler.stats.set_value("fxcrawl/store/spooled_items", 12)
@@ -122,8 +122,8 @@ def test_a_crawl_killed_with_sigkill_leaves_no_open_run_row_after_the_next_run(t
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     with database.session() as session:
         rows = session.scalars(select(CrawlRun).order_by(CrawlRun.id)).all()
-        first_stored = session.scalar(select(func.count(Article.id)).where(Article.first_run_id == killed.id))
-        total = session.scalar(select(func.count(Article.id)))
+        first_stored = session.scalars(select(func.count(Article.id)).where(Article.first_run_id == killed.id)).one()
+        total = session.scalars(select(func.count(Article.id))).one()
     database.dispose()
     assert [row.finished_at is not None for row in rows] == [True, True]  # no open run row
     crashed, finished = rows
