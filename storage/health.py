@@ -11,7 +11,7 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
-from pipelines.models import CrawlRun
+from storage.models import CrawlRun
 
 
 @dataclass(frozen=True)
