@@ -258,18 +258,17 @@ def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves
     """A distributed worker killed between "requests in the shared queue" and "frontier written"
     left no record of them: the page fetched again after `reconcile` had its links filtered as
     seen by the shared dupefilter, and ten articles were never stored (CI, chaos seed 0)."""
+    import asyncio
+
     from scrapy import Request
     from scrapy.http import HtmlResponse
     from scrapy.utils.test import get_crawler
+    from twisted.internet.defer import Deferred, succeed
 
     from crawler.middlewares import IncrementalMiddleware
     from crawler.spiders.portal import LISTING, NEXT_PAGE
     from fx168.items import SearchHitItem
     from storage.frontier import RecrawlPolicy
-
-    import asyncio
-
-    from twisted.internet.defer import Deferred, succeed
 
     events: list[str] = []
 
