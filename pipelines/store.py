@@ -7,16 +7,18 @@ is told (on the reactor thread) once they are committed.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
+from scrapy.utils.defer import maybe_deferred_to_future
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -25,7 +27,9 @@ from tenacity import (
     stop_after_delay,
     wait_exponential,
 )
+from twisted.internet import threads
 from twisted.internet.defer import Deferred
+from twisted.python.threadable import isInIOThread
 
 from storage.db import Database, is_transient
 from storage.frontier import RecrawlPolicy
@@ -170,8 +174,21 @@ class StorePipeline:
         done.callback(None)  # no writer left (the crawl is closing): the items record them
         return done
 
-    def close_spider(self) -> None:
-        """Flush everything still held (also on SIGTERM, which Scrapy turns into a clean close)."""
+    def close_spider(self) -> Coroutine[Any, Any, None] | None:
+        """Flush everything still held (also on SIGTERM, which Scrapy turns into a clean close).
+        In a crawl, the flush runs in a thread and Scrapy awaits it: the reactor does not wait
+        on the last batch; a direct caller gets it done before this returns."""
+        if self.thread is None:
+            return None
+        if _on_running_reactor():
+            return self._close_in_thread()
+        self._close()
+        return None
+
+    async def _close_in_thread(self) -> None:
+        await maybe_deferred_to_future(threads.deferToThread(self._close))
+
+    def _close(self) -> None:
         if self.thread is None:
             return
         with self.changed:
@@ -290,6 +307,12 @@ class StorePipeline:
             wait,
             _one_line(exc),
         )
+
+
+def _on_running_reactor() -> bool:
+    """Called on the thread of a running Twisted reactor (never installs one)."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    return bool(reactor is not None and getattr(reactor, "running", False) and isInIOThread())
 
 
 def _one_line(exc: BaseException | None) -> str:
