@@ -100,7 +100,8 @@ class IncrementalMiddleware:
             if self._within_budget(request):
                 yield request
         spider = self.crawler.spider
-        if not self.enabled or not self.frontier_start or not hasattr(spider, "article_request"):
+        article_request = getattr(spider, "article_request", None)
+        if not self.enabled or not self.frontier_start or article_request is None:
             return
         try:
             owed = await self._off_reactor(self.frontier.pending)
@@ -118,14 +119,14 @@ class IncrementalMiddleware:
                 if request is not None and self._within_budget(request):
                     yield request
             else:
-                yield spider.article_request(entry.url)
+                yield article_request(entry.url)
 
     def _set_listing_budget(self) -> None:
         """--max-pages counts the listing pages of the whole job: the pages its latest unfinished
         runs fetched (a crash and its rerun are one job) come off this run's budget."""
         spider = self.crawler.spider
         max_pages = getattr(spider, "max_pages", None)
-        if not max_pages:
+        if not max_pages or spider is None:
             return
         job = self.crawler.settings.get("FXCRAWL_JOB") or f"{spider.name}:{getattr(spider, 'keyword', '')}"
         database = self.frontier.database
@@ -289,10 +290,12 @@ def _hash(hit: Any) -> str | None:
 
 
 def _conditional(request: Request, entry: KnownURL) -> Request:
-    headers = {}
+    headers: dict[str, str] = {}
     if entry.etag:
         headers["If-None-Match"] = entry.etag
     if entry.last_modified:
         headers["If-Modified-Since"] = entry.last_modified
     meta = {**request.meta, "handle_httpstatus_list": [304]}
-    return request.replace(headers={**request.headers.to_unicode_dict(), **headers}, meta=meta)
+    merged: dict[str | bytes, Any] = dict(request.headers.to_unicode_dict().items())
+    merged.update(headers)
+    return request.replace(headers=merged, meta=meta)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,7 +83,7 @@ class ValidatePipeline:
         self.validated = BufferedCounts(stats)  # one per item
         self.fetch_base = fetch_base
         self.tz = ZoneInfo(tz)
-        self.normalisers = {
+        self.normalisers: dict[type, Callable[[Any], None]] = {
             ArticleItem: self._article,
             SearchHitItem: self._hit,
             SourceItem: self._source,

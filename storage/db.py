@@ -9,10 +9,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event, select
+from sqlalchemy import Connection, Engine, FromClause, Insert, Table, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
@@ -118,7 +118,7 @@ def make_engine(url: str, create: bool = True) -> Engine:
             )
         if path is not None and create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        busy_timeout = float(parsed.query.get("timeout", DEFAULT_SQLITE_BUSY_TIMEOUT))  # type: ignore[arg-type]
+        busy_timeout = float(parsed.query.get("timeout", DEFAULT_SQLITE_BUSY_TIMEOUT))  # type: ignore[arg-type]  # a query value may be a tuple; a timeout is one
         parsed = parsed.difference_update_query(["timeout"])
         engine = create_engine(parsed, connect_args={"timeout": busy_timeout}, json_serializer=_json)
         event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=int(busy_timeout * 1000)))
@@ -327,7 +327,7 @@ def _has_schema_connection(connection: Connection) -> bool:
 
 def upsert(
     dialect: str,
-    table: Table,
+    table: FromClause,
     keys: Iterable[str],
     update: Mapping[str, Any] | Iterable[str] = (),
 ) -> Insert:
@@ -343,30 +343,35 @@ def upsert(
 
 
 @lru_cache(maxsize=256)
-def _upsert_columns(dialect: str, table: Table, keys: tuple[str, ...], update: tuple[str, ...]) -> Insert:
+def _upsert_columns(dialect: str, table: FromClause, keys: tuple[str, ...], update: tuple[str, ...]) -> Insert:
     return _upsert(dialect, table, keys, update)
 
 
 def _upsert(
     dialect: str,
-    table: Table,
+    table: FromClause,
     keys: Iterable[str],
     update: Mapping[str, Any] | Iterable[str],
 ) -> Insert:
-    insert = _INSERTS.get(dialect)
-    if insert is None:
+    if dialect == "sqlite":
+        stmt: sqlite.Insert | postgresql.Insert = sqlite.insert(cast(Table, table))
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(cast(Table, table))
+    else:
         raise NotImplementedError(f"no upsert for the {dialect} dialect; use SQLite or PostgreSQL")
-    stmt = insert(table)
     if not update:
         return stmt.on_conflict_do_nothing(index_elements=list(keys))
+    excluded = stmt.excluded
     if not isinstance(update, Mapping):
-        update = {column: stmt.excluded[column] for column in update}
+        values = {column: excluded[column] for column in update}
     else:
-        update = {column: value(stmt.excluded) if callable(value) else value for column, value in update.items()}
-    return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
+        values = {column: value(excluded) if callable(value) else value for column, value in update.items()}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=values)
 
 
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+def table_of(model: type[Any]) -> Table:
+    """A model's table, typed as one (SQLAlchemy types ``__table__`` as any FROM clause)."""
+    return cast(Table, model.__table__)
 
 
 def write_rows(session: Session, stmt: Executable, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -62,7 +62,7 @@ class RecrawlPolicy:
         return lambda published_at: None if published_at is None or published_at <= cutoff else revisit_at
 
     def retry_at(self, attempts: int, now: datetime) -> datetime:
-        return now + self.retry_delay * (2 ** max(0, attempts - 1))
+        return now + self.retry_delay * (1 << max(0, attempts - 1))
 
 
 @dataclass(frozen=True)

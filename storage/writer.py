@@ -5,9 +5,10 @@ crawl; the Scrapy side (``pipelines.store``) decides when a batch goes."""
 
 from __future__ import annotations
 
-from collections import defaultdict, namedtuple
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -19,7 +20,7 @@ from fx168 import site
 from fx168.items import ArticleItem, ChannelEntryItem, FastNewsItem, RejectItem, SearchHitItem, item_kind
 from fx168.parsing.text import clean
 from storage import frontier, fulltext
-from storage.db import Database, select_in, upsert, write_rows
+from storage.db import Database, select_in, table_of, upsert, write_rows
 from storage.frontier import RecrawlPolicy
 from storage.models import (
     Article,
@@ -34,11 +35,18 @@ from storage.models import (
     utcnow,
 )
 
+
 #: Column widths (a reject says what went wrong, so it is cut to fit rather than refused).
-PUBLISHED_TEXT_MAX = Article.__table__.c.published_text.type.length
-URL_MAX = Article.__table__.c.url.type.length
-REJECT_KIND_MAX = Reject.__table__.c.kind.type.length
-REJECT_TEXT_MAX = Reject.__table__.c.reason.type.length
+def _width(model: type[Any], column: str) -> int:
+    width = getattr(table_of(model).c[column].type, "length", None)
+    assert isinstance(width, int), f"{model.__name__}.{column} has no width"
+    return width
+
+
+PUBLISHED_TEXT_MAX = _width(Article, "published_text")
+URL_MAX = _width(Article, "url")
+REJECT_KIND_MAX = _width(Reject, "kind")
+REJECT_TEXT_MAX = _width(Reject, "reason")
 
 
 class Listed(NamedTuple):
@@ -399,7 +407,7 @@ def _fit(text: str | None, limit: int) -> str:
     return clean(text)[:limit]
 
 
-_REJECT_INSERT = Reject.__table__.insert()
+_REJECT_INSERT = table_of(Reject).insert()
 #: An article row's columns.
 _ARTICLE_ROW = (
     "url",
@@ -442,7 +450,20 @@ _REVISION_COLUMNS = (
     Article.tags,
     Article.updated_at,
 )
-_Revision = namedtuple("_Revision", [column.key for column in _REVISION_COLUMNS])  # type: ignore[misc]
+
+
+class _Revision(NamedTuple):
+    """An article's stored version as _REVISION_COLUMNS reads it (kept as a revision when it changes)."""
+
+    id: int
+    url: str
+    content_hash: str
+    revision: int
+    title: str
+    author: str | None
+    body: str
+    tags: list[str]
+    updated_at: datetime
 
 
 @cache
