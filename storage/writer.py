@@ -6,7 +6,7 @@ crawl; the Scrapy side (``pipelines.store``) decides when a batch goes."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -17,7 +17,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from fx168 import site
-from fx168.items import ArticleItem, ChannelEntryItem, FastNewsItem, RejectItem, SearchHitItem, item_kind
+from fx168.items import (
+    ArticleItem,
+    ChannelEntryItem,
+    FastNewsItem,
+    HotEntryItem,
+    ListingVisitedItem,
+    NotModifiedItem,
+    RejectItem,
+    SearchHitItem,
+    SourceItem,
+    TopicItem,
+    item_kind,
+)
 from fx168.parsing.text import clean
 from storage import frontier, fulltext
 from storage.db import Database, select_in, table_of, upsert, write_rows
@@ -69,6 +81,26 @@ class Discovery:
 DISCOVERY = "discovery"
 
 
+def natural_key(item: Any) -> tuple[Any, ...] | None:
+    """The key an item is stored under (its table's unique key), None for what is never merged:
+    where the run's dedupe (pipelines.dedupe) and a batch's merge of repeats both look."""
+    key = _NATURAL_KEYS.get(type(item))
+    return key(item) if key else None
+
+
+_NATURAL_KEYS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
+    ArticleItem: lambda item: ("article", item.url),
+    HotEntryItem: lambda item: ("hot", item.url),
+    NotModifiedItem: lambda item: ("not_modified", item.url),
+    ListingVisitedItem: lambda item: ("listing", item.url),
+    SourceItem: lambda item: ("source", item.name),
+    TopicItem: lambda item: ("topic", item.name),
+    SearchHitItem: lambda item: ("hit", item.keyword, item.tab, item.page, item.url),
+    ChannelEntryItem: lambda item: ("channel_entry", item.channel, item.url),
+    FastNewsItem: lambda item: ("fast_news", item.fast_news_id),
+}
+
+
 def kind_of(item: Any) -> str:
     return DISCOVERY if type(item) is Discovery else item_kind(item)
 
@@ -117,7 +149,7 @@ class BatchWriter:
             if discovery.next_listing:
                 frontier.record_next_listing(session, dialect, discovery.next_listing, discovery.walk_until, now)
         self._articles(session, by_kind["article"], run_id, now, counts, listing_hashes)
-        not_modified = [frontier.not_modified_row(item.url, now) for item in _latest(by_kind["not_modified"])]
+        not_modified = [frontier.not_modified_row(item.url, now) for item in _latest(by_kind["not_modified"]).values()]
         frontier.record_fetched(session, dialect, not_modified)
         counts["article/not_modified"] += len(not_modified)
         self._hits(session, by_kind["hit"], run_id, now, counts)
@@ -278,7 +310,7 @@ class BatchWriter:
     def _hits(
         self, session: Session, items: list[SearchHitItem], run_id: int | None, now: Any, counts: dict[str, int]
     ) -> None:
-        latest = {(h.keyword, h.tab, h.page, h.url): h for h in items}
+        latest = _latest(items)
         if not latest:
             return
         rows = [
@@ -305,7 +337,7 @@ class BatchWriter:
     def _channel_entries(
         self, session: Session, items: list[ChannelEntryItem], run_id: int | None, now: Any, counts: dict[str, int]
     ) -> None:
-        latest = {(e.channel, e.url): e for e in items}
+        latest = _latest(items)
         if not latest:
             return
         rows = [
@@ -333,7 +365,7 @@ class BatchWriter:
     ) -> None:
         """快讯 items by their id; each is also marked fetched in the frontier (its permalink), so
         the next run's walk of the feed stops where this one's items begin."""
-        latest = {item.fast_news_id: item for item in items}
+        latest = {item.fast_news_id: item for item in _latest(items).values()}
         if not latest:
             return
         existing = _existing(session, FastNews.fast_news_id, latest)
@@ -371,7 +403,7 @@ class BatchWriter:
         kind: str,
         to_row: Any,
     ) -> None:
-        latest = {getattr(item, key): item for item in items}
+        latest = {getattr(item, key): item for item in _latest(items).values()}
         if not latest:
             return
         existing = _existing(session, getattr(model, key), latest)
@@ -502,9 +534,9 @@ def _fast_news_upsert(dialect: str) -> Executable:
     )
 
 
-def _latest(items: Sequence[Any]) -> list[Any]:
-    """One item per URL, the last one seen."""
-    return list({item.url: item for item in items}.values())
+def _latest(items: Sequence[Any]) -> dict[Any, Any]:
+    """One item per natural key, the last one seen (one statement may not upsert a row twice)."""
+    return {natural_key(item): item for item in items}
 
 
 def _existing(session: Session, column: Any, keys: Iterable[Any]) -> set[Any]:
