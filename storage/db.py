@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, FromClause, Insert, Table, create_engine, event, select
+from sqlalchemy import Connection, Engine, Executable, FromClause, Insert, Table, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql import Executable
 
 from storage.logsafety import protect_url
 from storage.migrations import ensure_schema

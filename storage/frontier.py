@@ -15,9 +15,8 @@ from functools import cache
 from typing import Any
 
 from scrapy.settings import BaseSettings
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Executable, case, func, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
 
 from fx168 import site
 from storage.db import Database, select_in, upsert, write_rows

@@ -12,9 +12,8 @@ from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import func
+from sqlalchemy import Executable, func
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
 
 from fx168 import site
 from fx168.items import (
