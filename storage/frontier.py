@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from scrapy.settings import BaseSettings
-from sqlalchemy import Executable, case, func, or_, select
+from sqlalchemy import Insert, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from fx168 import site
@@ -118,7 +118,7 @@ class Frontier:
 
 
 @cache
-def _next_listing_upsert(dialect: str) -> Executable:
+def _next_listing_upsert(dialect: str) -> Insert:
     """The walk's next page: discovered again if it was read before (a new walk goes through it)."""
     table = FrontierEntry.__table__
     return upsert(
@@ -133,7 +133,7 @@ def _next_listing_upsert(dialect: str) -> Executable:
 
 
 @cache
-def _discovered_upsert(dialect: str) -> Executable:
+def _discovered_upsert(dialect: str) -> Insert:
     table = FrontierEntry.__table__
     return upsert(
         dialect,
@@ -265,7 +265,7 @@ def record_fetched(session: Session, dialect: str, rows: Sequence[dict[str, Any]
 
 
 @cache
-def _fetched_upsert(dialect: str, columns: tuple[str, ...]) -> Executable:
+def _fetched_upsert(dialect: str, columns: tuple[str, ...]) -> Insert:
     """Everything but the URL and when it was first discovered is what the fetch says now; the
     listing hash only when the batch saw the listing (else the stored one stays)."""
     table = FrontierEntry.__table__

@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Executable, func
+from sqlalchemy import Insert, func
 from sqlalchemy.orm import Session
 
 from fx168 import site
@@ -498,7 +498,7 @@ class _Revision(NamedTuple):
 
 
 @cache
-def _sources_upsert(dialect: str) -> Executable:
+def _sources_upsert(dialect: str) -> Insert:
     """A source's logo is kept when a later sighting has none; last_seen_at moves on."""
     table = Source.__table__
     return upsert(
@@ -513,7 +513,7 @@ def _sources_upsert(dialect: str) -> Executable:
 
 
 @cache
-def _channel_entries_upsert(dialect: str) -> Executable:
+def _channel_entries_upsert(dialect: str) -> Insert:
     return upsert(
         dialect,
         ChannelEntry.__table__,
@@ -523,7 +523,7 @@ def _channel_entries_upsert(dialect: str) -> Executable:
 
 
 @cache
-def _fast_news_upsert(dialect: str) -> Executable:
+def _fast_news_upsert(dialect: str) -> Insert:
     """A fast news item edited or unpinned on the site is stored as it is now."""
     return upsert(
         dialect,

@@ -3,7 +3,7 @@
 import sqlite3
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -177,3 +177,60 @@ def test_write_rows_stores_json_none_as_json_null(database_url: str) -> None:
         assert raw == {"a": "null", "b": "null"}
     finally:
         database.dispose()
+
+
+def test_the_fast_path_stores_what_session_execute_stores(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same rows through write_rows' named-rows fast path and through session.execute (Python
+    defaults, type conversion, ON CONFLICT constants, JSON, dates): the tables come out equal."""
+    now = datetime(2026, 11, 28, 19, 0, 30, tzinfo=UTC)  # no microseconds: formatted as SQLAlchemy does
+    hit_rows = [
+        {
+            "keyword": "现代",
+            "tab": "article",
+            "page": n // 10 + 1,
+            "rank": n % 10 + 1,
+            "article_url": f"https://www.fx168news.com/article/{n}",
+            "title": f"标题 {n} ‘quoted’ 100% :x %(y)s ?",
+            "snippet": "" if n % 4 == 0 else "s",
+            "highlights": ["现代"] * (n % 3) if n % 5 else None,
+            "source_name": "金融界",
+            "listed_on": date(2026, 11, 1 + n % 20),
+            "run_id": None,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+        for n in range(40)
+    ]
+    discovered = [
+        {k: r[k] for k in ("url", "state", "attempts", "listing_hash", "discovered_at")}
+        for r in _frontier_rows(60, now)
+    ]
+    stored = []
+    for fast in (True, False):
+        monkeypatch.setattr(db, "FAST_WRITES", fast)
+        if database_url.startswith("sqlite"):
+            url = f"sqlite:///{tmp_path_factory.mktemp('fast')}/fx.db"
+        else:
+            url = database_url
+        database = Database(url).prepare()
+        try:
+            hits = upsert(database.dialect, SearchHit.__table__, ["keyword", "tab", "page", "article_url"], ["title"])
+            update = upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state", "published_at", "fetched_at"])
+            with database.write_session() as session:
+                write_rows(session, _discovered_upsert(database.dialect), discovered)  # 'kind' left to its default
+                write_rows(session, update, _frontier_rows(30, now + timedelta(minutes=1)))
+                write_rows(session, hits, hit_rows)
+                write_rows(session, hits, hit_rows[:5])  # conflicts: updated
+            stored.append((_stored(database, FrontierEntry), _stored(database, SearchHit)))
+            with database.session() as session:
+                raw = sorted(session.execute(text("SELECT CAST(highlights AS TEXT) FROM search_hits")).scalars())
+            stored.append(raw)
+            with database.write_session() as session:
+                session.execute(FrontierEntry.__table__.delete())
+                session.execute(SearchHit.__table__.delete())
+        finally:
+            database.dispose()
+    assert stored[0] == stored[2] and stored[1] == stored[3]
+    assert len(stored[0][0]) == 60 and len(stored[0][1]) == 40
