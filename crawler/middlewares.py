@@ -24,8 +24,9 @@ from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.reactor import is_reactor_installed
 from sqlalchemy.exc import SQLAlchemyError
-from twisted.internet import threads
+from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
 
 from crawler.spiders.portal import LISTING as LISTING_PAGE
@@ -67,6 +68,9 @@ class IncrementalMiddleware:
         self.stop_after = stop_after
         self.store = store
         self.in_thread = in_thread
+        #: How long a listing's requests wait for the writer's commit. Far longer than a commit
+        #: takes; a writer stuck retrying (the database away) lets the walk go on, as before.
+        self.record_timeout = crawler.settings.getfloat("FXCRAWL_FRONTIER_RECORD_TIMEOUT", 10.0)
         self.fetch_base = crawler.settings.get("FXCRAWL_BASE_URL")
         #: Distributed workers leave this to `fxcrawl reconcile`, which queues the leftovers once for all.
         self.frontier_start = crawler.settings.getbool("FXCRAWL_FRONTIER_START", True)
@@ -193,7 +197,20 @@ class IncrementalMiddleware:
         # in the dupefilter), a worker killed before this write would leave no record of it anywhere,
         # and the page fetched again after `reconcile` would have its links filtered as seen.
         if self.store is not None:
-            await maybe_deferred_to_future(self.store.record(self._discovery(hits, canonical, next_url, response)))
+            committed = self.store.record(self._discovery(hits, canonical, next_url, response))
+            if not committed.called and is_reactor_installed():  # (a test may drive this without one)
+                from twisted.internet import reactor
+
+                committed.addTimeout(self.record_timeout, reactor)
+            try:
+                await maybe_deferred_to_future(committed)
+            except defer.TimeoutError:  # written when the writer can; the items carry the facts too
+                self._count("frontier_record_late")
+                logger.warning(
+                    "the frontier of %s is not committed after %.0f s (database away?): its requests go on",
+                    response.url,
+                    self.record_timeout,
+                )
         for item in out:
             yield item
         unreadable = any(isinstance(r, RejectItem) and r.url == response.url for r in results)

@@ -168,7 +168,7 @@ class StorePipeline:
             self.open_spider()
         with self.changed:
             if self._writing() and not self.closing:
-                self.urgent.append((discovery, lambda: reactor.callFromThread(done.callback, None)))  # type: ignore[attr-defined]  # twisted's reactor is typed as a module
+                self.urgent.append((discovery, lambda: reactor.callFromThread(_fire, done)))  # type: ignore[attr-defined]  # twisted's reactor is typed as a module
                 self.changed.notify_all()
                 return done
         done.callback(None)  # no writer left (the crawl is closing): the items record them
@@ -307,6 +307,11 @@ class StorePipeline:
             wait,
             _one_line(exc),
         )
+
+
+def _fire(done: Deferred[None]) -> None:
+    if not done.called:  # a waiter that timed out has gone on without it
+        done.callback(None)
 
 
 def _on_running_reactor() -> bool:
