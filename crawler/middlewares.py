@@ -17,23 +17,28 @@ frontier, decides what is worth fetching:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import replace
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.reactor import is_reactor_installed
 from sqlalchemy.exc import SQLAlchemyError
+from twisted.internet import defer, threads
+from twisted.internet.defer import Deferred
 
 from crawler.spiders.portal import LISTING as LISTING_PAGE
 from crawler.spiders.portal import NEXT_PAGE
 from fx168 import site
 from fx168.items import ChannelEntryItem, FastNewsItem, ListingVisitedItem, RejectItem, SearchHitItem
+from pipelines.store import StorePipeline, store_for
 from pipelines.validate import entry_hash
 from storage.frontier import FETCHED, LISTING, Frontier, KnownURL, RecrawlPolicy
 from storage.models import utcnow
 from storage.runs import LedgerPolicy, close_crashed_runs, database_for, unfinished_listing_pages
+from storage.writer import Discovery, Listed
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +46,31 @@ STREAK = "fxcrawl_known_streak"
 #: What listings show of articles (and the 快讯 items, which are whole on the listing).
 LISTING_ENTRIES = (SearchHitItem, ChannelEntryItem, FastNewsItem)
 
+_T = TypeVar("_T")
+#: Runs a blocking call off the reactor thread (twisted's thread pool); tests may run it in place.
+InThread = Callable[..., "Deferred[Any]"]
+
 
 class IncrementalMiddleware:
-    def __init__(self, crawler: Crawler, frontier: Frontier, stop_after: int) -> None:
+    """Reads the frontier (in a thread) and hands what listings show to the store's writer, the
+    frontier's only writer; the reactor waits on neither."""
+
+    def __init__(
+        self,
+        crawler: Crawler,
+        frontier: Frontier,
+        stop_after: int,
+        store: StorePipeline | None = None,
+        in_thread: InThread = threads.deferToThread,
+    ) -> None:
         self.crawler = crawler
         self.frontier = frontier
         self.stop_after = stop_after
+        self.store = store
+        self.in_thread = in_thread
+        #: How long a listing's requests wait for the writer's commit. Far longer than a commit
+        #: takes; a writer stuck retrying (the database away) lets the walk go on, as before.
+        self.record_timeout = crawler.settings.getfloat("FXCRAWL_FRONTIER_RECORD_TIMEOUT", 10.0)
         self.fetch_base = crawler.settings.get("FXCRAWL_BASE_URL")
         #: Distributed workers leave this to `fxcrawl reconcile`, which queues the leftovers once for all.
         self.frontier_start = crawler.settings.getbool("FXCRAWL_FRONTIER_START", True)
@@ -60,7 +84,11 @@ class IncrementalMiddleware:
     def from_crawler(cls, crawler: Crawler) -> IncrementalMiddleware:
         settings = crawler.settings
         frontier = Frontier(database_for(crawler), RecrawlPolicy.from_settings(settings))
-        return cls(crawler, frontier, settings.getint("FXCRAWL_INCREMENTAL_STOP_AFTER"))
+        return cls(crawler, frontier, settings.getint("FXCRAWL_INCREMENTAL_STOP_AFTER"), store_for(crawler))
+
+    async def _off_reactor(self, function: Callable[..., _T], *args: Any) -> _T:
+        result: _T = await maybe_deferred_to_future(self.in_thread(function, *args))
+        return result
 
     @property
     def enabled(self) -> bool:
@@ -71,15 +99,16 @@ class IncrementalMiddleware:
         self.crawler.stats.inc_value(f"fxcrawl/incremental/{key}", value)
 
     async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        self._set_listing_budget()
+        await self._off_reactor(self._set_listing_budget)
         async for request in start:
             if self._within_budget(request):
                 yield request
         spider = self.crawler.spider
-        if not self.enabled or not self.frontier_start or not hasattr(spider, "article_request"):
+        article_request = getattr(spider, "article_request", None)
+        if not self.enabled or not self.frontier_start or article_request is None:
             return
         try:
-            owed = self.frontier.pending()
+            owed = await self._off_reactor(self.frontier.pending)
         except SQLAlchemyError as exc:
             logger.error("frontier unavailable at start (%s): earlier runs' leftovers wait for the next run", exc)
             return
@@ -94,14 +123,14 @@ class IncrementalMiddleware:
                 if request is not None and self._within_budget(request):
                     yield request
             else:
-                yield spider.article_request(entry.url)
+                yield article_request(entry.url)
 
     def _set_listing_budget(self) -> None:
         """--max-pages counts the listing pages of the whole job: the pages its latest unfinished
         runs fetched (a crash and its rerun are one job) come off this run's budget."""
         spider = self.crawler.spider
         max_pages = getattr(spider, "max_pages", None)
-        if not max_pages:
+        if not max_pages or spider is None:
             return
         job = self.crawler.settings.get("FXCRAWL_JOB") or f"{spider.name}:{getattr(spider, 'keyword', '')}"
         database = self.frontier.database
@@ -141,32 +170,64 @@ class IncrementalMiddleware:
         self.budgeted.add(query)
         return True
 
-    def process_spider_output(
-        self, response: Response, result: Iterable[Any], spider: Spider | None = None
-    ) -> Iterator[Any]:
-        if not self.enabled or not response.meta.get(LISTING_PAGE):
-            yield from (item for item in result if self._within_budget(item))
-            return
-        yield from self._filter_listing(response, list(result))
-
-    async def process_spider_output_async(
+    async def process_spider_output(
         self, response: Response, result: AsyncIterator[Any], spider: Spider | None = None
     ) -> AsyncIterator[Any]:
-        collected = [item async for item in result]
-        for item in self.process_spider_output(response, collected):
-            yield item
-
-    def _filter_listing(self, response: Response, results: list[Any]) -> Iterator[Any]:
+        results = [item async for item in result]
+        if not self.enabled or not response.meta.get(LISTING_PAGE):
+            for item in results:
+                if self._within_budget(item):
+                    yield item
+            return
         hits = [r for r in results if isinstance(r, LISTING_ENTRIES)]
+        for hit in hits:  # hashed once, here; validation keeps it
+            if not isinstance(hit, FastNewsItem) and getattr(hit, "listing_hash", None) is None:
+                hit.listing_hash = entry_hash(hit)
         canonical = {hit.url: site.canonical_url(hit.url, self.fetch_base) for hit in hits if hit.url}
         try:
-            known = self.frontier.lookup(canonical.values())
+            known = await self._off_reactor(self.frontier.lookup, list(canonical.values()))
         except SQLAlchemyError as exc:  # the database is away: fetch everything, lose nothing
             logger.warning(
                 "frontier unavailable (%s): fetching every result of %s", exc.__class__.__name__, response.url
             )
             self._count("frontier_unavailable")
             known = {}
+        out, next_url = self._filter_listing(response, results, hits, canonical, known)
+        # Committed before any request leaves: once one is in the shared queue (and its fingerprint
+        # in the dupefilter), a worker killed before this write would leave no record of it anywhere,
+        # and the page fetched again after `reconcile` would have its links filtered as seen.
+        if self.store is not None:
+            committed = self.store.record(self._discovery(hits, canonical, next_url, response))
+            if not committed.called and is_reactor_installed():  # (a test may drive this without one)
+                from twisted.internet import reactor
+
+                committed.addTimeout(self.record_timeout, reactor)
+            try:
+                await maybe_deferred_to_future(committed)
+            except defer.TimeoutError:  # written when the writer can; the items carry the facts too
+                self._count("frontier_record_late")
+                logger.warning(
+                    "the frontier of %s is not committed after %.0f s (database away?): its requests go on",
+                    response.url,
+                    self.record_timeout,
+                )
+        for item in out:
+            yield item
+        unreadable = any(isinstance(r, RejectItem) and r.url == response.url for r in results)
+        if site.parse_search_url(response.url) is not None and not unreadable:
+            # recorded after its results, so a crash never marks a page read too early
+            yield ListingVisitedItem(response.url, next_url, _walk_until(response))
+
+    def _filter_listing(
+        self,
+        response: Response,
+        results: list[Any],
+        hits: list[Any],
+        canonical: dict[str, str],
+        known: dict[str, KnownURL],
+    ) -> tuple[list[Any], str | None]:
+        """What of the page's output goes on (requests skipped, made conditional or kept), and the
+        search walk's next page (None: not followed, or not a search walk)."""
         now = utcnow()
         streak = int(response.meta.get(STREAK, 0))
         # canonical URL -> "fetch", "revisit" or "skip" (a request's URL is the link as Scrapy
@@ -216,34 +277,27 @@ class IncrementalMiddleware:
                 out.append(_conditional(item, known[key]))
             else:
                 out.append(item)
-        search = site.parse_search_url(response.url) is not None
-        if not search:
+        if site.parse_search_url(response.url) is None:
             next_url = None  # only a search walk is resumed from the frontier; other lists start afresh
-        # Written before any request leaves: once one is in the shared queue (and its fingerprint in
-        # the dupefilter), a worker killed before this write would leave no record of it anywhere,
-        # and the page fetched again after `reconcile` would have its links filtered as seen.
-        self._record([hit for hit in hits if not isinstance(hit, FastNewsItem)], canonical, next_url, response)
-        yield from out
-        unreadable = any(isinstance(r, RejectItem) and r.url == response.url for r in results)
-        if search and not unreadable:  # recorded after its results, so a crash never marks a page read too early
-            yield ListingVisitedItem(
-                response.url, next_url, int(response.request.cb_kwargs.get("last", 0)) if response.request else 0
-            )
+        return out, next_url
 
-    def _record(
-        self, hits: list[SearchHitItem], canonical: dict[str, str], next_url: str | None, response: Response
-    ) -> None:
-        """Durably note what this page showed and where the walk goes next, before it goes there."""
-        discovered = [
-            replace(hit, url=canonical[hit.url], listing_hash=_hash(hit)) for hit in hits if hit.url in canonical
-        ]
-        last = int(response.request.cb_kwargs.get("last", 0)) if response.request else 0
-        try:
-            self.frontier.discover(
-                discovered, site.canonical_url(next_url, self.fetch_base) if next_url else None, last
-            )
-        except SQLAlchemyError as exc:  # the batched store records them too, a little later
-            logger.warning("could not record the frontier of %s now (%s)", response.url, exc.__class__.__name__)
+    def _discovery(
+        self, hits: list[Any], canonical: dict[str, str], next_url: str | None, response: Response
+    ) -> Discovery:
+        """What this page showed (not its 快讯, whole on the page) and where the walk goes next."""
+        return Discovery(
+            tuple(
+                Listed(canonical[hit.url], _hash(hit))
+                for hit in hits
+                if hit.url in canonical and not isinstance(hit, FastNewsItem)
+            ),
+            site.canonical_url(next_url, self.fetch_base) if next_url else None,
+            _walk_until(response),
+        )
+
+
+def _walk_until(response: Response) -> int:
+    return int(response.request.cb_kwargs.get("last", 0)) if response.request else 0
 
 
 def _hash(hit: Any) -> str | None:
@@ -253,10 +307,12 @@ def _hash(hit: Any) -> str | None:
 
 
 def _conditional(request: Request, entry: KnownURL) -> Request:
-    headers = {}
+    headers: dict[str, str] = {}
     if entry.etag:
         headers["If-None-Match"] = entry.etag
     if entry.last_modified:
         headers["If-Modified-Since"] = entry.last_modified
     meta = {**request.meta, "handle_httpstatus_list": [304]}
-    return request.replace(headers={**request.headers.to_unicode_dict(), **headers}, meta=meta)
+    merged: dict[str | bytes, Any] = dict(request.headers.to_unicode_dict().items())
+    merged.update(headers)
+    return request.replace(headers=merged, meta=meta)

@@ -3,44 +3,17 @@ runs (the store upserts); this only saves re-writing the same item twice within 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from scrapy.statscollectors import StatsCollector
 
-from fx168.items import (
-    ArticleItem,
-    ChannelEntryItem,
-    FastNewsItem,
-    HotEntryItem,
-    ListingVisitedItem,
-    NotModifiedItem,
-    SearchHitItem,
-    SourceItem,
-    TopicItem,
-)
 from pipelines.counting import BufferedCounts
+from storage.writer import natural_key
 
-
-def dedupe_key(item: Any) -> tuple[Any, ...] | None:
-    """The natural key an item is stored under (None: never deduplicated)."""
-    key = _KEYS.get(type(item))
-    return key(item) if key else None
-
-
-_KEYS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
-    ArticleItem: lambda item: ("article", item.url),
-    HotEntryItem: lambda item: ("hot", item.url),
-    NotModifiedItem: lambda item: ("not_modified", item.url),
-    ListingVisitedItem: lambda item: ("listing", item.url),
-    SourceItem: lambda item: ("source", item.name),
-    TopicItem: lambda item: ("topic", item.name),
-    SearchHitItem: lambda item: ("hit", item.keyword, item.tab, item.page, item.url),
-    ChannelEntryItem: lambda item: ("channel_entry", item.channel, item.url),
-    FastNewsItem: lambda item: ("fast_news", item.fast_news_id),
-}
+#: The key an item is stored under: decided in storage, where the unique keys are.
+dedupe_key = natural_key
 
 
 class DedupePipeline:

@@ -208,8 +208,9 @@ class ValidatePipeline:
         item.source_logo = self._optional_url(item.source_logo)
         listed = self._published(item.date, item.fetched_at, item.url, "hit")
         item.listed_on = listed.date() if listed else None
-        # title, snippet and source are clean by now: the hash listing_hash(item) would give, at less cost
-        item.listing_hash = _listing_hash(item.title, item.snippet, item.source, clean(item.date))
+        if item.listing_hash is None:  # the incremental middleware hashed what the page showed already
+            # title, snippet and source are clean by now: the hash listing_hash(item) would give, at less cost
+            item.listing_hash = _listing_hash(item.title, item.snippet, item.source, clean(item.date))
 
     def _url(self, url: str | None) -> str:
         url = strip_invisible(url or "").strip()

@@ -4,6 +4,7 @@ page 1 does), an article with every version and what changed, and the hot lists 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,7 +55,7 @@ def articles(
     if until:
         base = base.where(Article.published_at < until)
     published, id_ = _parse_article_cursor(cursor) if cursor else (None, None)
-    rows: list[Any] = []
+    rows: Sequence[Any] = []
     # Dated articles first, then undated: two index-ordered range reads, each a plain
     # (published_at, id) walk down ix_articles_published_at. One ORDER BY … NULLS LAST with an
     # OR in the cursor condition made both databases read and sort every row.
@@ -67,7 +68,7 @@ def articles(
         undated = base.where(Article.published_at.is_(None))
         if published is None and id_ is not None:
             undated = undated.where(Article.id < id_)
-        rows += session.execute(undated.order_by(Article.id.desc()).limit(limit + 1 - len(rows))).all()
+        rows = [*rows, *session.execute(undated.order_by(Article.id.desc()).limit(limit + 1 - len(rows))).all()]
     items = [article_json(article, name) for article, name in rows[:limit]]
     more = len(rows) > limit
     last = rows[limit - 1][0] if more else None
@@ -122,7 +123,8 @@ def diff(old: Any, new: Any) -> list[dict[str, str]]:
 
     def lines(version: Any) -> list[str]:
         head = [f"标题: {version.title}", f"作者: {version.author or ''}", f"标签: {', '.join(version.tags or [])}"]
-        return head + version.body.split("\n\n")
+        body: str = version.body
+        return head + body.split("\n\n")
 
     out = []
     for line in difflib.ndiff(lines(old), lines(new)):

@@ -5,29 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache, partial
-from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, select
+from sqlalchemy import Connection, Engine, FromClause, Insert, Table, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql import Executable
-from sqlalchemy.sql.dml import Insert
 
 from storage.logsafety import protect_url
 from storage.migrations import ensure_schema
 
-DEFAULT_DATABASE_URL = "sqlite:///data/fxcrawl.db"
 #: Seconds a SQLite writer waits for another's lock; a URL may say otherwise (…/fx.db?timeout=5).
 DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0
 
@@ -124,7 +118,7 @@ def make_engine(url: str, create: bool = True) -> Engine:
             )
         if path is not None and create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        busy_timeout = float(parsed.query.get("timeout", DEFAULT_SQLITE_BUSY_TIMEOUT))  # type: ignore[arg-type]
+        busy_timeout = float(parsed.query.get("timeout", DEFAULT_SQLITE_BUSY_TIMEOUT))  # type: ignore[arg-type]  # a query value may be a tuple; a timeout is one
         parsed = parsed.difference_update_query(["timeout"])
         engine = create_engine(parsed, connect_args={"timeout": busy_timeout}, json_serializer=_json)
         event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=int(busy_timeout * 1000)))
@@ -333,10 +327,10 @@ def _has_schema_connection(connection: Connection) -> bool:
 
 def upsert(
     dialect: str,
-    table: Table,
+    table: FromClause,
     keys: Iterable[str],
     update: Mapping[str, Any] | Iterable[str] = (),
-) -> Executable:
+) -> Insert:
     """INSERT … ON CONFLICT (keys) DO UPDATE (or DO NOTHING) for SQLite and PostgreSQL.
 
     ``update`` names columns to take from the incoming row, or maps columns to expressions
@@ -349,143 +343,123 @@ def upsert(
 
 
 @lru_cache(maxsize=256)
-def _upsert_columns(dialect: str, table: Table, keys: tuple[str, ...], update: tuple[str, ...]) -> Executable:
+def _upsert_columns(dialect: str, table: FromClause, keys: tuple[str, ...], update: tuple[str, ...]) -> Insert:
     return _upsert(dialect, table, keys, update)
 
 
 def _upsert(
     dialect: str,
-    table: Table,
+    table: FromClause,
     keys: Iterable[str],
     update: Mapping[str, Any] | Iterable[str],
-) -> Executable:
-    insert = _INSERTS.get(dialect)
-    if insert is None:
+) -> Insert:
+    if dialect == "sqlite":
+        stmt: sqlite.Insert | postgresql.Insert = sqlite.insert(cast(Table, table))
+    elif dialect == "postgresql":
+        stmt = postgresql.insert(cast(Table, table))
+    else:
         raise NotImplementedError(f"no upsert for the {dialect} dialect; use SQLite or PostgreSQL")
-    stmt = insert(table)
     if not update:
         return stmt.on_conflict_do_nothing(index_elements=list(keys))
+    excluded = stmt.excluded
     if not isinstance(update, Mapping):
-        update = {column: stmt.excluded[column] for column in update}
+        values = {column: excluded[column] for column in update}
     else:
-        update = {column: value(stmt.excluded) if callable(value) else value for column, value in update.items()}
-    return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
+        values = {column: value(excluded) if callable(value) else value for column, value in update.items()}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=values)
 
 
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+def table_of(model: type[Any]) -> Table:
+    """A model's table, typed as one (SQLAlchemy types ``__table__`` as any FROM clause)."""
+    return cast(Table, model.__table__)
 
 
-def insert_many(session: Session, stmt: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Execute an INSERT (… ON CONFLICT) for many rows given as dicts; see ``insert_rows``.
-
-    Every row must have the first row's keys.
-    """
-    if rows:
-        columns = tuple(rows[0])
-        getter = itemgetter(*columns) if len(columns) > 1 else (lambda row, key=columns[0]: (row[key],))
-        insert_rows(session, stmt, columns, [getter(row) for row in rows])
-
-
-def insert_rows(session: Session, stmt: Insert, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Execute an INSERT (… ON CONFLICT) for many rows, each a tuple of ``columns`` in order.
-
-    SQLAlchemy's executemany sends every value of every row through its parameter machinery,
-    which was most of a batch's time; and psycopg runs an executemany as one statement per
-    row. Here the statement is compiled once per dialect and column set, each column is
-    converted by the type processors SQLAlchemy itself would use (once per distinct value),
-    and the rows go out as ``VALUES (…), (…), …`` of up to ``MAX_PARAMETERS`` parameters each.
-    Errors come out of ``exec_driver_sql`` wrapped as SQLAlchemy's own, so ``is_transient``
-    judges them as before.
-
-    No two rows may share a conflict key (PostgreSQL refuses to update a row twice in one
-    statement): callers merge duplicates first.
-    """
+def write_rows(session: Session, stmt: Insert, rows: Sequence[Mapping[str, Any]]) -> None:
+    """The one way a batch is written: an INSERT (… ON CONFLICT) executed for named rows as one
+    executemany. Every row has the same keys; no two share a conflict key (callers merge
+    duplicates first)."""
     if not rows:
         return
     connection = session.connection()
-    plan = _plan(stmt, connection.dialect, tuple(columns))
-    values = plan.values(rows)
-    if connection.dialect.name not in MULTI_ROW_DIALECTS:
-        connection.exec_driver_sql(plan.sql(1), [row + plan.tail_constants for row in values])
+    plan = _named_plan(stmt, connection.dialect, tuple(rows[0])) if FAST_WRITES else None
+    if plan is None:
+        session.execute(stmt, list(rows))
         return
-    per_statement = max(1, _parameter_limit(connection) // plan.width)
-    for start in range(0, len(values), per_statement):
-        chunk = values[start : start + per_statement]
-        parameters = [value for row in chunk for value in row]
-        parameters.extend(plan.tail_constants)
-        connection.exec_driver_sql(plan.sql(len(chunk)), tuple(parameters))
+    sql, constants, processors = plan
+    values = [{**constants, **row} for row in rows]
+    for key, process in processors:
+        converted = _convert(process, [row[key] for row in values])
+        for row, value in zip(values, converted, strict=True):
+            row[key] = value
+    connection.exec_driver_sql(sql, values)
 
 
-#: Where one statement of many VALUES groups beats the driver's executemany. On SQLite it is
-#: about 20 % faster; psycopg 3 pipelines an executemany, which measured twice as fast here as
-#: a many-row VALUES statement on PostgreSQL 15.
-MULTI_ROW_DIALECTS = frozenset({"sqlite"})
-#: Parameters per statement: within PostgreSQL's limit (65,535) and SQLite's default one
-#: (32,766 since 3.32); a SQLite built with a lower limit is asked for it.
-MAX_PARAMETERS = 30_000
+#: The measured hot spot (``make bench``: store, "without the named-rows fast path"): SQLAlchemy
+#: handles every value of every row of an executemany in Python, which cost the store about a
+#: third of its time. The fast path sends the statement SQLAlchemy compiled, unchanged, with
+#: named parameters, and converts each column's values once per distinct value by the type
+#: processors SQLAlchemy itself would use. False: session.execute for everything.
+FAST_WRITES = True
 
 
-def _parameter_limit(connection: Connection) -> int:
-    if connection.dialect.name == "sqlite":
-        import sqlite3
+@lru_cache(maxsize=256)
+def _named_plan(
+    stmt: Insert, dialect: Dialect, keys: tuple[str, ...]
+) -> tuple[str, dict[str, Any], tuple[tuple[str, Callable[[Any], Any]], ...]] | None:
+    """The statement as SQLAlchemy compiles it for these row keys with named parameters (for
+    SQLite, its ``named`` paramstyle; psycopg's is already named), the values of its other
+    parameters (ON CONFLICT constants, scalar column defaults), and each key's type processor.
+    None (use session.execute) for anything it does not cover."""
+    if not all(key.isidentifier() for key in keys):
+        return None
+    if dialect.name == "sqlite":
+        named: Dialect = sqlite.dialect(paramstyle="named")
+    elif dialect.name == "postgresql" and dialect.paramstyle == "pyformat":
+        named = dialect
+    else:
+        return None
+    compiled = stmt.compile(dialect=named, column_keys=list(keys))
+    if "POSTCOMPILE" in compiled.string or not all(name.isidentifier() for name in compiled.binds):
+        return None
+    constants: dict[str, Any] = {}
+    for column in getattr(compiled, "insert_prefetch", ()):  # left to a Python-side default
+        default = column.default
+        if column.key in keys:
+            continue
+        if default is None or not default.is_scalar:  # computed per row: SQLAlchemy does that
+            return None
+        constants[column.key] = default.arg
+    for name, bind in compiled.binds.items():
+        if name in keys or name in constants:
+            continue
+        if bind.callable is not None or (bind.value is None and bind.required):
+            return None
+        constants[name] = bind.effective_value
 
-        driver = connection.connection.driver_connection
-        getlimit = getattr(driver, "getlimit", None)  # Python 3.11+
-        return min(MAX_PARAMETERS, getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else 999)
-    return MAX_PARAMETERS
+    def processor(name: str) -> Callable[[Any], Any] | None:
+        bind_type = compiled.binds[name].type
+        processed: Callable[[Any], Any] | None = bind_type.dialect_impl(dialect).bind_processor(dialect)
+        return processed
 
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """A compiled single-row INSERT, cut where its VALUES group repeats, and how to fill it from row tuples."""
-
-    head: str  # INSERT INTO t (a, b) VALUES
-    group: str  # (?, ?) or (%s::VARCHAR, %s::INTEGER)
-    tail: str  # ON CONFLICT … (may hold parameters of its own, the tail constants)
-    width: int  # parameters per VALUES group
-    #: A row tuple's values in the order the statement takes them (None: already in that order).
-    reorder: Callable[[Sequence[Any]], tuple[Any, ...]] | None
-    #: Per group parameter (slot: index into the reordered tuple, or None for a constant), or
-    #: empty when the reordered tuple already is the group's parameters in order.
-    pairs: tuple[tuple[int | None, Any], ...]
-    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # reordered-tuple index -> type converter
-    tail_constants: tuple[Any, ...]
-
-    def sql(self, rows: int) -> str:
-        return _statement(self.head, self.group, self.tail, rows)
-
-    def values(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        values = list(map(self.reorder, rows)) if self.reorder else [tuple(row) for row in rows]
-        if self.processors:
-            columns = list(zip(*values, strict=True))
-            for index, process in self.processors:
-                columns[index] = _convert(process, columns[index])
-            values = list(zip(*columns, strict=True))
-        if self.pairs:  # defaults to fill in, or a parameter used twice
-            values = [tuple(constant if slot is None else row[slot] for slot, constant in self.pairs) for row in values]
-        return values
-
-
-@lru_cache(maxsize=16)
-def _statement(head: str, group: str, tail: str, rows: int) -> str:
-    return f"{head}{', '.join([group] * rows)}{tail}"
+    for name, value in list(constants.items()):
+        if (process := processor(name)) is not None:
+            constants[name] = process(value)
+    processors = tuple((key, process) for key in keys if (process := processor(key)) is not None)
+    return compiled.string, constants, processors
 
 
 def _convert(process: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
-    """Each value converted once: equal values share one conversion (a batch's dates, its
-    one timestamp), and unhashable ones (JSON lists) are converted per object."""
+    """Each value converted once: equal values share one conversion (a batch's one timestamp,
+    its dates); unhashable ones (JSON lists) per object."""
     by_value: dict[Any, Any] = {}
-    by_id: dict[int, Any] = {}
     out = []
-    for value in column:  # None included: SQLAlchemy's processors decide what it becomes (JSON: 'null')
+    for value in column:
         if value.__class__ in _BY_VALUE:
             converted = by_value.get(value, _MISSING)
             if converted is _MISSING:
                 converted = by_value[value] = process(value)
         else:
-            converted = by_id.get(id(value), _MISSING)
-            if converted is _MISSING:
-                converted = by_id[id(value)] = process(value)
+            converted = process(value)
         out.append(converted)
     return out
 
@@ -494,119 +468,17 @@ def _convert(process: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
 #: bool and int stay apart: True == 1, but a Boolean column converts True, an Integer one 1.
 _BY_VALUE = frozenset({str, datetime, date})
 _MISSING = object()
-_NAMED_PARAMETER = re.compile(r"%\(([^)]+)\)s")
 
 
-@lru_cache(maxsize=256)
-def _plan(stmt: Insert, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
-    compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
-    sql = compiled.string
-    unescape = {escaped: name for name, escaped in (getattr(compiled, "escaped_bind_names", None) or {}).items()}
-    if compiled.positional:
-        names = list(compiled.positiontup or ())
-        marker = {"qmark": "?", "format": "%s", "numeric": None, "numeric_dollar": None}[dialect.paramstyle]
-        if marker is None:
-            raise NotImplementedError(f"insert_many: paramstyle {dialect.paramstyle}")
-    elif dialect.paramstyle == "pyformat":  # psycopg: make it positional, %(name)s -> %s
-        names = [unescape.get(name, name) for name in _NAMED_PARAMETER.findall(sql)]
-        sql = _NAMED_PARAMETER.sub("%s", sql)
-        marker = "%s"
-    else:
-        raise NotImplementedError(f"insert_many: paramstyle {dialect.paramstyle}")
-    head, group, tail = _split_values(sql)
-    width = group.count(marker)
-    defaults: dict[str, Any] = {}
-    for column in compiled.insert_prefetch:  # columns the rows leave to a Python-side default
-        default = column.default
-        if default is None or not default.is_scalar:  # a callable one is per row: the rows must carry it
-            raise ValueError(f"insert_many: rows must give {column.key!r} (it has no constant default)")
-        defaults[column.key] = default.arg
-
-    binds = compiled.binds
-
-    def processor(name: str) -> Callable[[Any], Any] | None:
-        return binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-
-    def constant(name: str) -> Any:
-        bind = binds[name]
-        if bind.key not in defaults and (bind.required or bind.callable is not None):
-            raise ValueError(f"insert_many: parameter {name!r} takes its value from each row; not supported")
-        value = defaults.get(bind.key, bind.effective_value)
-        process = processor(name)
-        return process(value) if process else value
-
-    group_names, tail_names = names[:width], names[width:]
-    if fed_in_tail := [name for name in tail_names if binds[name].key in keys]:
-        raise ValueError(f"insert_many: ON CONFLICT parameters {fed_in_tail} would come from each row; not supported")
-    fed = [name for name in dict.fromkeys(group_names) if binds[name].key in keys]
-    slots = tuple(fed.index(name) if name in fed else None for name in group_names)
-    constants = tuple(None if name in fed else constant(name) for name in group_names)
-    processors = tuple((index, process) for index, name in enumerate(fed) if (process := processor(name)))
-    positions = [keys.index(binds[name].key) for name in fed]
-    reorder = None if positions == list(range(len(keys))) else itemgetter(*positions)
-    if reorder is not None and len(positions) == 1:
-        reorder = lambda row, position=positions[0]: (row[position],)  # noqa: E731
-    pairs = () if slots == tuple(range(len(slots))) else tuple(zip(slots, constants, strict=True))
-    return _Plan(head, group, tail, width, reorder, pairs, processors, tuple(map(constant, tail_names)))
-
-
-def _split_values(sql: str) -> tuple[str, str, str]:
-    """'INSERT … VALUES (…) ON CONFLICT …' -> ('INSERT … VALUES ', '(…)', ' ON CONFLICT …')."""
-    start = sql.index(" VALUES (") + len(" VALUES ")
-    depth = 0
-    for end in range(start, len(sql)):
-        depth += {"(": 1, ")": -1}.get(sql[end], 0)
-        if depth == 0:
-            return sql[:start], sql[start : end + 1], sql[end + 1 :]
-    raise ValueError(f"insert_many: no VALUES group in {sql[:200]!r}")
+#: Keys per IN list: well within SQLite's and PostgreSQL's parameter limits.
+IN_CHUNK = 10_000
 
 
 def select_in(session: Session, columns: Sequence[Any], key: Any, values: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Rows of ``columns`` whose ``key`` column is one of ``values``.
-
-    For lookups by natural key (which of these URLs are stored, under which id, in which
-    frontier state): the statement is compiled once, the keys go to the driver as they are,
-    and only the columns whose type needs it (dates on SQLite) are converted on the way out,
-    by the type's own result processor. SQLAlchemy's per-value handling of an IN list and its
-    result machinery were most of such a lookup's cost. A key column whose type needs
-    converting is refused: select() it.
-    """
-    if not values:
-        return []
-    connection = session.connection()
-    sql, marker, processors = _select_in(tuple(columns), key, connection.dialect)
+    """Rows of ``columns`` whose ``key`` column is one of ``values`` (read by natural key:
+    which of these URLs are stored, under which id, in which frontier state)."""
     rows: list[tuple[Any, ...]] = []
-    for start in range(0, len(values), MAX_PARAMETERS):
-        chunk = tuple(values[start : start + MAX_PARAMETERS])
-        statement = sql.replace(_EXPANDING, ", ".join([marker] * len(chunk)))
-        result = connection.exec_driver_sql(statement, chunk)
-        if processors:
-            rows.extend(
-                tuple(
-                    value if process is None or value is None else process(value)
-                    for value, process in zip(row, processors, strict=True)
-                )
-                for row in result
-            )
-        else:
-            rows.extend(tuple(row) for row in result)
+    for start in range(0, len(values), IN_CHUNK):
+        chunk = list(values[start : start + IN_CHUNK])
+        rows.extend(tuple(row) for row in session.execute(select(*columns).where(key.in_(chunk))))
     return rows
-
-
-_EXPANDING = "__[POSTCOMPILE_keys]"
-
-
-@lru_cache(maxsize=64)
-def _select_in(
-    columns: tuple[Any, ...], key: Any, dialect: Dialect
-) -> tuple[str, str, tuple[Callable[[Any], Any] | None, ...]]:
-    if key.type.dialect_impl(dialect).bind_processor(dialect):
-        raise ValueError(f"select_in: the key {key} needs type processing; use select()")
-    processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
-    compiled = select(*columns).where(key.in_(bindparam("keys", expanding=True))).compile(dialect=dialect)
-    if _EXPANDING not in compiled.string:
-        raise NotImplementedError(f"select_in: unexpected SQL {compiled.string!r}")
-    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
-    if marker is None:
-        raise NotImplementedError(f"select_in: paramstyle {dialect.paramstyle}")
-    return compiled.string, marker, processors if any(processors) else ()

@@ -1,7 +1,8 @@
 """The durable crawl frontier: which article URLs are known, fetched, failed or due again.
 
-The store writes it (in the same transaction as the articles); the incremental middleware
-reads it to decide what a run still has to fetch. Because it lives in the database, a run
+The store's writer is its only writer (in the same transactions as the articles, and the
+listing facts the incremental middleware hands it); the middleware reads it to decide what a
+run still has to fetch. Because it lives in the database, a run
 that crashed or was killed leaves its unfinished work where the next run finds it.
 """
 
@@ -14,12 +15,11 @@ from functools import cache
 from typing import Any
 
 from scrapy.settings import BaseSettings
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Insert, case, func, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
 
 from fx168 import site
-from storage.db import Database, insert_many, insert_rows, select_in, upsert
+from storage.db import Database, select_in, upsert, write_rows
 from storage.models import FrontierEntry, utcnow
 
 DISCOVERED, FETCHED, FAILED = "discovered", "fetched", "failed"
@@ -61,7 +61,7 @@ class RecrawlPolicy:
         return lambda published_at: None if published_at is None or published_at <= cutoff else revisit_at
 
     def retry_at(self, attempts: int, now: datetime) -> datetime:
-        return now + self.retry_delay * (2 ** max(0, attempts - 1))
+        return now + self.retry_delay * (1 << max(0, attempts - 1))
 
 
 @dataclass(frozen=True)
@@ -116,30 +116,9 @@ class Frontier:
         with self.database.session() as session:
             return [KnownURL(*row) for row in session.execute(query)]
 
-    def discover(self, hits: Sequence[Any], next_listing: str | None, walk_until: int) -> None:
-        """Record a listing page's results and the walk's next page before anything is fetched:
-        once requests are shared (Redis) or in flight, a crash must not lose the only record of them."""
-        now = utcnow()
-        with self.database.write_session() as session:
-            record_discovered(session, self.database.dialect, hits, now)
-            if next_listing:
-                session.execute(
-                    _next_listing_upsert(self.database.dialect),
-                    [
-                        {
-                            "url": next_listing,
-                            "kind": LISTING,
-                            "state": DISCOVERED,
-                            "attempts": 0,
-                            "walk_until": walk_until,
-                            "discovered_at": now,
-                        }
-                    ],
-                )
-
 
 @cache
-def _next_listing_upsert(dialect: str) -> Executable:
+def _next_listing_upsert(dialect: str) -> Insert:
     """The walk's next page: discovered again if it was read before (a new walk goes through it)."""
     table = FrontierEntry.__table__
     return upsert(
@@ -154,7 +133,7 @@ def _next_listing_upsert(dialect: str) -> Executable:
 
 
 @cache
-def _discovered_upsert(dialect: str) -> Executable:
+def _discovered_upsert(dialect: str) -> Insert:
     table = FrontierEntry.__table__
     return upsert(
         dialect,
@@ -197,12 +176,31 @@ _KNOWN = (
 
 def record_discovered(session: Session, dialect: str, hits: Sequence[Any], now: datetime) -> None:
     """Listing entries: new URLs become 'discovered'; a fetched one whose listing changed goes back to it."""
-    rows = {hit.url: (hit.url, DISCOVERED, 0, hit.listing_hash, now) for hit in hits}
-    if rows:
-        insert_rows(session, _discovered_upsert(dialect), _DISCOVERED_COLUMNS, list(rows.values()))
+    rows = {
+        hit.url: {
+            "url": hit.url,
+            "state": DISCOVERED,
+            "attempts": 0,
+            "listing_hash": hit.listing_hash,
+            "discovered_at": now,
+        }
+        for hit in hits
+    }
+    write_rows(session, _discovered_upsert(dialect), list(rows.values()))
 
 
-_DISCOVERED_COLUMNS = ("url", "state", "attempts", "listing_hash", "discovered_at")
+def record_next_listing(session: Session, dialect: str, url: str, walk_until: int, now: datetime) -> None:
+    """The page a search walk reads next, before its request leaves (see Discovery)."""
+    row = {
+        "url": url,
+        "kind": LISTING,
+        "state": DISCOVERED,
+        "attempts": 0,
+        "walk_until": walk_until,
+        "discovered_at": now,
+    }
+    write_rows(session, _next_listing_upsert(dialect), [row])
+
 
 #: A fetched article's frontier row (record_fetched): what a response said of it, and when to look again.
 FETCHED_COLUMNS = (
@@ -230,26 +228,44 @@ def fetched_row(
     etag: str | None,
     last_modified: str | None,
     listing_hash: str | None,
-) -> tuple[Any, ...]:
+) -> dict[str, Any]:
     """A FETCHED_COLUMNS row. ``listing_hash`` None keeps the stored one (no listing seen with it)."""
-    return (
-        url, FETCHED, 0, None, fetched_at, fetched_at, next_fetch_at, published_at, etag, last_modified, listing_hash
-    )  # fmt: skip
+    return {
+        "url": url,
+        "state": FETCHED,
+        "attempts": 0,
+        "last_error": None,
+        "discovered_at": fetched_at,
+        "fetched_at": fetched_at,
+        "next_fetch_at": next_fetch_at,
+        "published_at": published_at,
+        "etag": etag,
+        "last_modified": last_modified,
+        "listing_hash": listing_hash,
+    }
 
 
-def not_modified_row(url: str, fetched_at: datetime) -> tuple[Any, ...]:
-    return (url, FETCHED, 0, None, fetched_at, fetched_at, None)
+def not_modified_row(url: str, fetched_at: datetime) -> dict[str, Any]:
+    """A NOT_MODIFIED_COLUMNS row: a 304 confirms the stored version, nothing else."""
+    return {
+        "url": url,
+        "state": FETCHED,
+        "attempts": 0,
+        "last_error": None,
+        "discovered_at": fetched_at,
+        "fetched_at": fetched_at,
+        "next_fetch_at": None,
+    }
 
 
-def record_fetched(session: Session, dialect: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
-    """Fetched (or confirmed unchanged by a 304): rows of FETCHED_COLUMNS or NOT_MODIFIED_COLUMNS,
-    made by ``fetched_row`` / ``not_modified_row``."""
+def record_fetched(session: Session, dialect: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Fetched (or confirmed unchanged by a 304): rows made by ``fetched_row`` / ``not_modified_row``."""
     if rows:
-        insert_rows(session, _fetched_upsert(dialect, columns), columns, rows)
+        write_rows(session, _fetched_upsert(dialect, tuple(rows[0])), rows)
 
 
 @cache
-def _fetched_upsert(dialect: str, columns: tuple[str, ...]) -> Executable:
+def _fetched_upsert(dialect: str, columns: tuple[str, ...]) -> Insert:
     """Everything but the URL and when it was first discovered is what the fetch says now; the
     listing hash only when the batch saw the listing (else the stored one stays)."""
     table = FrontierEntry.__table__
@@ -288,7 +304,7 @@ def record_failed(
                 "next_fetch_at": policy.retry_at(tries, now),
             }
         )
-    insert_many(
+    write_rows(
         session,
         upsert(dialect, FrontierEntry.__table__, ["url"], ["state", "attempts", "last_error", "next_fetch_at"]),
         rows,
@@ -311,7 +327,7 @@ def record_forbidden(session: Session, dialect: str, forbidden: dict[str, str], 
         }
         for url, reason in forbidden.items()
     ]
-    insert_many(
+    write_rows(
         session,
         upsert(dialect, FrontierEntry.__table__, ["url"], ["state", "attempts", "last_error", "next_fetch_at"]),
         rows,
@@ -347,13 +363,9 @@ def record_listings(session: Session, dialect: str, visits: Sequence[Any], now: 
         for v in visits
         if v.next_url and v.next_url not in fetched
     }
-    if upcoming:
-        insert_many(
-            session, upsert(dialect, table, ["url"], ["state", "attempts", "walk_until"]), list(upcoming.values())
-        )
-    if fetched:
-        insert_many(
-            session,
-            upsert(dialect, table, ["url"], ["state", "attempts", "last_error", "walk_until", "fetched_at"]),
-            list(fetched.values()),
-        )
+    write_rows(session, upsert(dialect, table, ["url"], ["state", "attempts", "walk_until"]), list(upcoming.values()))
+    write_rows(
+        session,
+        upsert(dialect, table, ["url"], ["state", "attempts", "last_error", "walk_until", "fetched_at"]),
+        list(fetched.values()),
+    )

@@ -343,9 +343,11 @@ def index_size(connection: Connection) -> dict[str, int]:
 
         def sqlite_bytes(names: Iterable[str]) -> int:
             marks = ", ".join("?" * len(list(names)))
-            return connection.exec_driver_sql(
-                f"SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ({marks})", tuple(names)
-            ).scalar_one()
+            return int(
+                connection.exec_driver_sql(
+                    f"SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ({marks})", tuple(names)
+                ).scalar_one()
+            )
 
         article_objects = [
             name

@@ -17,9 +17,8 @@ from datetime import datetime, timedelta
 from types import TracebackType
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.db import Database
+from storage.db import Database, upsert
 from storage.models import JobLock as JobLockRow
 from storage.models import utcnow
 
@@ -77,11 +76,9 @@ class JobLock:
             "acquired_at": now,
             "heartbeat_at": now,
         }
-        insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[self.database.dialect]
+        take = upsert(self.database.dialect, JobLockRow.__table__, ["job"]).returning(JobLockRow.job)
         with self.database.write_session() as session:
-            won = session.execute(
-                insert(JobLockRow).values(row).on_conflict_do_nothing(index_elements=["job"]).returning(JobLockRow.job)
-            ).first()
+            won = session.execute(take, row).first()
             if won is None:
                 current = session.scalars(select(JobLockRow).where(JobLockRow.job == self.job).with_for_update()).one()
                 if not self._stale(current, now):

@@ -75,7 +75,7 @@ def _articles_query(
     since: datetime | None = None,
     until: datetime | None = None,
     search: str | None = None,
-) -> Select[tuple[Article, str]]:
+) -> Select[Article, str]:
     query = select(Article, Source.name).join(Source, Article.source_id == Source.id)
     if source:
         query = query.where(Source.name == source)

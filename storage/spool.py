@@ -113,7 +113,9 @@ class Spool:
             path.unlink()
             result.files += 1
             result.items += len(items)
-        for path in self.run_files() if finish_run else []:
+        if finish_run is None:
+            return result
+        for path in self.run_files():
             record = json.loads(path.read_text(encoding="utf-8"))
             try:
                 finish_run(int(record["run_id"]), record["values"])

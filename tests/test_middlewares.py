@@ -258,9 +258,12 @@ def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves
     """A distributed worker killed between "requests in the shared queue" and "frontier written"
     left no record of them: the page fetched again after `reconcile` had its links filtered as
     seen by the shared dupefilter, and ten articles were never stored (CI, chaos seed 0)."""
+    import asyncio
+
     from scrapy import Request
     from scrapy.http import HtmlResponse
     from scrapy.utils.test import get_crawler
+    from twisted.internet.defer import Deferred, succeed
 
     from crawler.middlewares import IncrementalMiddleware
     from crawler.spiders.portal import LISTING, NEXT_PAGE
@@ -275,18 +278,42 @@ def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves
         def lookup(self, urls):
             return {}
 
-        def discover(self, hits, next_listing, walk_until):
-            events.append(f"discover {len(hits)} next={next_listing is not None}")
+    class Store:  # the frontier's one writer: the middleware waits for its commit
+        def __init__(self) -> None:
+            self.committed: Deferred[None] = Deferred()
 
+        def record(self, discovery):
+            events.append(f"discover {len(discovery.listed)} next={discovery.next_listing is not None}")
+            return self.committed
+
+    store = Store()
     crawler = get_crawler(settings_dict={"FXCRAWL_BASE_URL": site.CANONICAL_BASE})
-    middleware = IncrementalMiddleware(crawler, Frontier(), stop_after=50)  # type: ignore[arg-type]
+    middleware = IncrementalMiddleware(
+        crawler,
+        Frontier(),  # type: ignore[arg-type]  # a fake with what the middleware reads
+        stop_after=50,
+        store=store,  # type: ignore[arg-type]  # a fake with what the middleware hands over
+        in_thread=lambda function, *args: succeed(function(*args)),
+    )
     listing = site.search_url("现代", 2)
     response = HtmlResponse(listing, body=b"", request=Request(listing, meta={LISTING: True}, cb_kwargs={"last": 3}))
     article = f"{site.CANONICAL_BASE}/article/1049903"
     hit = SearchHitItem("现代", "文章", 2, 1, article, "t", "s", [], "金融界", None, "2026-01-01")
     results = [hit, Request(article), Request(site.search_url("现代", 3), meta={NEXT_PAGE: True})]
-    for out in middleware._filter_listing(response, results):
-        if isinstance(out, Request):
-            events.append(f"request {out.url}")
-    assert events[0] == "discover 1 next=True", events
-    assert len(events) == 3
+
+    async def source():
+        for result in results:
+            yield result
+
+    async def crawl() -> None:
+        output = middleware.process_spider_output(response, source())
+        first = asyncio.ensure_future(output.__anext__())
+        await asyncio.sleep(0.01)
+        events.append("committed")  # nothing left the middleware before the writer committed
+        store.committed.callback(None)
+        outs = [await first, *[out async for out in output]]
+        events.extend(f"request {out.url}" for out in outs if isinstance(out, Request))
+
+    asyncio.run(crawl())
+    assert events[:2] == ["discover 1 next=True", "committed"], events
+    assert len(events) == 4

@@ -7,12 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
-from sqlalchemy import bindparam, select, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from storage import db
-from storage.db import Database, insert_many, insert_rows, is_transient, redact, upsert
+from storage.db import Database, is_transient, redact, upsert, write_rows
 from storage.frontier import _discovered_upsert
 from storage.models import FrontierEntry, SearchHit
 
@@ -93,7 +92,7 @@ def test_sqlite_writers_take_the_lock_up_front_and_queue(sqlite_url: str) -> Non
     database.dispose()
 
 
-# -- insert_many: the store's write path, against SQLAlchemy's own executemany --------------
+# -- write_rows / select_in: the store's one write path and its lookups by key --------------
 
 
 def _frontier_rows(count: int, now: datetime, prefix: str = "https://www.fx168news.com/article/") -> list[dict]:
@@ -112,10 +111,10 @@ def _frontier_rows(count: int, now: datetime, prefix: str = "https://www.fx168ne
 
 
 def _frontier_database(database_url: str, rows: list[dict]) -> Database:
-    """A prepared database holding these frontier rows (written by insert_many)."""
+    """A prepared database holding these frontier rows (written by write_rows)."""
     database = Database(database_url).prepare()
     with database.write_session() as session:
-        insert_many(session, upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state"]), rows)
+        write_rows(session, upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state"]), rows)
     return database
 
 
@@ -126,14 +125,66 @@ def _stored(database: Database, model: type) -> list[tuple]:
         return [tuple(row) for row in session.execute(select(*columns).order_by(columns[0]))]
 
 
-def test_insert_many_stores_what_sqlalchemys_executemany_stores(database_url: str) -> None:
-    """Same rows through both paths (Python defaults, type conversion, ON CONFLICT constants)
-    into two copies of the schema: the tables must come out equal."""
+def test_write_rows_upserts_named_rows_with_defaults_and_conflict_expressions(database_url: str) -> None:
+    """Python defaults ('kind'), a CASE with constants of its own in ON CONFLICT, aware datetimes
+    read back as written; rows written twice are updated, not doubled."""
     now = datetime(2026, 11, 28, 19, 0, 30, 123456, tzinfo=UTC)
-    fast, slow = Database(database_url).prepare(), None
-    stmt = _discovered_upsert(fast.dialect)  # a CASE with constants of its own in ON CONFLICT
-    update = upsert(fast.dialect, FrontierEntry.__table__, ["url"], ["state", "published_at", "fetched_at"])
-    hits = upsert(fast.dialect, SearchHit.__table__, ["keyword", "tab", "page", "article_url"], ["title"])
+    database = Database(database_url).prepare()
+    try:
+        discovered = [
+            {k: r[k] for k in ("url", "state", "attempts", "listing_hash", "discovered_at")}
+            for r in _frontier_rows(60, now)
+        ]
+        update = upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state", "published_at", "fetched_at"])
+        with database.write_session() as session:
+            write_rows(session, _discovered_upsert(database.dialect), discovered)
+            write_rows(session, update, _frontier_rows(30, now + timedelta(minutes=1)))
+            write_rows(session, update, [])
+        stored = _stored(database, FrontierEntry)
+        assert len(stored) == 60 and {row[1] for row in stored} == {"article"}
+        assert sum(1 for row in stored if row[2] == "fetched") == 60
+        assert {row[11] for row in stored if row[11] is not None} == {now + timedelta(minutes=1)}
+    finally:
+        database.dispose()
+
+
+def test_select_in_finds_rows_by_key_in_chunks(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    database = _frontier_database(database_url, _frontier_rows(10, datetime(2026, 11, 28, tzinfo=UTC)))
+    monkeypatch.setattr(db, "IN_CHUNK", 3)  # 7 keys: three statements
+    try:
+        wanted = [f"https://www.fx168news.com/article/{n}" for n in (0, 2, 4, 6, 8, 10, 12)]  # 10 and 12 absent
+        with database.session() as session:
+            found = db.select_in(session, (FrontierEntry.url, FrontierEntry.attempts), FrontierEntry.url, wanted)
+            assert db.select_in(session, (FrontierEntry.url,), FrontierEntry.url, []) == []
+        assert sorted(found) == [(f"https://www.fx168news.com/article/{n}", n % 3) for n in (0, 2, 4, 6, 8)]
+    finally:
+        database.dispose()
+
+
+def test_write_rows_stores_json_none_as_json_null(database_url: str) -> None:
+    """JSON None is JSON null, not SQL NULL (a NOT NULL column takes it)."""
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    database = Database(database_url).prepare()
+    try:
+        table = SearchHit.__table__
+        stmt = upsert(database.dialect, table, ["keyword", "tab", "page", "article_url"], ["highlights"])
+        row = {"keyword": "k", "tab": "t", "page": 1, "rank": 1, "title": "t", "snippet": "s", "highlights": None}
+        row |= {"source_name": "s", "listed_on": None, "run_id": None, "first_seen_at": now, "last_seen_at": now}
+        with database.write_session() as session:
+            write_rows(session, stmt, [row | {"article_url": "a"}, row | {"article_url": "b"}])
+        with database.session() as session:
+            raw = dict(session.execute(text("SELECT article_url, CAST(highlights AS TEXT) FROM search_hits")).all())
+        assert raw == {"a": "null", "b": "null"}
+    finally:
+        database.dispose()
+
+
+def test_the_fast_path_stores_what_session_execute_stores(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same rows through write_rows' named-rows fast path and through session.execute (Python
+    defaults, type conversion, ON CONFLICT constants, JSON, dates): the tables come out equal."""
+    now = datetime(2026, 11, 28, 19, 0, 30, tzinfo=UTC)  # no microseconds: formatted as SQLAlchemy does
     hit_rows = [
         {
             "keyword": "现代",
@@ -141,9 +192,9 @@ def test_insert_many_stores_what_sqlalchemys_executemany_stores(database_url: st
             "page": n // 10 + 1,
             "rank": n % 10 + 1,
             "article_url": f"https://www.fx168news.com/article/{n}",
-            "title": f"标题 {n} ‘quoted’ 100%",
-            "snippet": "现代 %s %(x)s ?",
-            "highlights": ["现代"] * (n % 3),
+            "title": f"标题 {n} ‘quoted’ 100% :x %(y)s ?",
+            "snippet": "" if n % 4 == 0 else "s",
+            "highlights": ["现代"] * (n % 3) if n % 5 else None,
             "source_name": "金融界",
             "listed_on": date(2026, 11, 1 + n % 20),
             "run_id": None,
@@ -156,146 +207,30 @@ def test_insert_many_stores_what_sqlalchemys_executemany_stores(database_url: st
         {k: r[k] for k in ("url", "state", "attempts", "listing_hash", "discovered_at")}
         for r in _frontier_rows(60, now)
     ]
-    try:
-        with fast.write_session() as session:
-            insert_many(session, stmt, discovered)  # 'kind' is left to its Python default
-            insert_many(session, update, _frontier_rows(30, now + timedelta(minutes=1)))
-            insert_many(session, hits, hit_rows)
-        copy_url = database_url.replace("fxcrawl.db", "copy.db") if database_url.startswith("sqlite") else None
-        if copy_url is None:
-            with fast.write_session() as session:  # PostgreSQL: the same database, emptied and refilled
-                fast_frontier, fast_hits = _stored(fast, FrontierEntry), _stored(fast, SearchHit)
+    stored = []
+    for fast in (True, False):
+        monkeypatch.setattr(db, "FAST_WRITES", fast)
+        if database_url.startswith("sqlite"):
+            url = f"sqlite:///{tmp_path_factory.mktemp('fast')}/fx.db"
+        else:
+            url = database_url
+        database = Database(url).prepare()
+        try:
+            hits = upsert(database.dialect, SearchHit.__table__, ["keyword", "tab", "page", "article_url"], ["title"])
+            update = upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state", "published_at", "fetched_at"])
+            with database.write_session() as session:
+                write_rows(session, _discovered_upsert(database.dialect), discovered)  # 'kind' left to its default
+                write_rows(session, update, _frontier_rows(30, now + timedelta(minutes=1)))
+                write_rows(session, hits, hit_rows)
+                write_rows(session, hits, hit_rows[:5])  # conflicts: updated
+            stored.append((_stored(database, FrontierEntry), _stored(database, SearchHit)))
+            with database.session() as session:
+                raw = sorted(session.execute(text("SELECT CAST(highlights AS TEXT) FROM search_hits")).scalars())
+            stored.append(raw)
+            with database.write_session() as session:
                 session.execute(FrontierEntry.__table__.delete())
                 session.execute(SearchHit.__table__.delete())
-            slow = fast
-        else:
-            fast_frontier, fast_hits = _stored(fast, FrontierEntry), _stored(fast, SearchHit)
-            slow = Database(copy_url).prepare()
-        with slow.write_session() as session:
-            session.execute(stmt, discovered)
-            session.execute(update, _frontier_rows(30, now + timedelta(minutes=1)))
-            session.execute(hits, hit_rows)
-        assert _stored(slow, FrontierEntry) == fast_frontier
-        assert _stored(slow, SearchHit) == fast_hits
-        assert len(fast_frontier) == 60 and {row[1] for row in fast_frontier} == {"article"}
-        assert sum(1 for row in fast_frontier if row[2] == "fetched") == 60
-    finally:
-        fast.dispose()
-        if slow is not None and slow is not fast:
-            slow.dispose()
-
-
-def test_insert_many_splits_rows_across_statements(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(db, "MAX_PARAMETERS", 20)  # 7 parameters a row: 2 rows a statement
-    now = datetime(2026, 11, 28, tzinfo=UTC)
-    database = Database(database_url).prepare()
-    try:
-        stmt = upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state"])
-        with database.write_session() as session:
-            insert_many(session, stmt, _frontier_rows(7, now))
-            insert_many(session, stmt, _frontier_rows(7, now))  # again: every row a conflict, updated
-            insert_many(session, stmt, [])
-        stored = _stored(database, FrontierEntry)
-        assert [row[0] for row in stored] == sorted(f"https://www.fx168news.com/article/{n}" for n in range(7))
-        assert {row[11] for row in stored} == {now}  # fetched_at, read back aware
-    finally:
-        database.dispose()
-
-
-def test_insert_rows_takes_tuples_in_any_column_order(database_url: str) -> None:
-    """Row tuples in an order of the caller's choosing (not the table's) store what dict rows store;
-    equal values of a column (one shared timestamp, repeated dates) are converted alike."""
-    now = datetime(2026, 11, 28, 19, 0, 30, 123456, tzinfo=UTC)
-    rows = _frontier_rows(9, now)
-    columns = ("fetched_at", "url", "published_at", "listing_hash", "attempts", "state", "discovered_at")
-    database = Database(database_url).prepare()
-    try:
-        stmt = upsert(database.dialect, FrontierEntry.__table__, ["url"], ["state"])
-        with database.write_session() as session:
-            insert_many(session, stmt, rows[:4])
-            insert_rows(session, stmt, columns, [tuple(row[c] for c in columns) for row in rows[4:]])
-            insert_rows(session, stmt, columns, [])
-        stored = _stored(database, FrontierEntry)
-        by_url = {row[0]: row for row in stored}
-        assert len(stored) == 9
-        for row in rows:  # url, kind, state, attempts, last_error, listing_hash, walk_until, published_at, …
-            got = by_url[row["url"]]
-            assert (got[1], got[2], got[3], got[5], got[7]) == (
-                "article",
-                "fetched",
-                row["attempts"],
-                row["listing_hash"],
-                row["published_at"],
-            )
-            assert got[10] == now and got[11] == now  # discovered_at, fetched_at: aware, as written
-    finally:
-        database.dispose()
-
-
-def test_select_in_finds_rows_by_key_in_chunks(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    database = _frontier_database(database_url, _frontier_rows(10, datetime(2026, 11, 28, tzinfo=UTC)))
-    monkeypatch.setattr(db, "MAX_PARAMETERS", 3)  # 7 keys: three statements
-    try:
-        wanted = [f"https://www.fx168news.com/article/{n}" for n in (0, 2, 4, 6, 8, 10, 12)]  # 10 and 12 absent
-        with database.session() as session:
-            found = db.select_in(session, (FrontierEntry.url, FrontierEntry.attempts), FrontierEntry.url, wanted)
-            assert db.select_in(session, (FrontierEntry.url,), FrontierEntry.url, []) == []
-        assert sorted(found) == [(f"https://www.fx168news.com/article/{n}", n % 3) for n in (0, 2, 4, 6, 8)]
-    finally:
-        database.dispose()
-
-
-def test_select_in_converts_what_select_would(database_url: str) -> None:
-    now = datetime(2026, 11, 28, 19, 0, 30, 123456, tzinfo=UTC)
-    database = _frontier_database(database_url, _frontier_rows(4, now))
-    try:
-        columns = (FrontierEntry.url, FrontierEntry.published_at, FrontierEntry.fetched_at, FrontierEntry.attempts)
-        urls = [f"https://www.fx168news.com/article/{n}" for n in range(4)]
-        with database.session() as session:
-            fast = sorted(db.select_in(session, columns, FrontierEntry.url, urls))
-            slow = sorted(tuple(row) for row in session.execute(select(*columns).where(FrontierEntry.url.in_(urls))))
-            with pytest.raises(ValueError, match="type processing"):
-                db.select_in(session, columns, FrontierEntry.fetched_at, [now])
-        assert fast == slow
-        assert fast[1][1] == now - timedelta(hours=1) and fast[1][2] == now  # aware datetimes, as select() gives
-    finally:
-        database.dispose()
-
-
-def test_insert_many_refuses_what_it_would_get_wrong(sqlite_url: str) -> None:
-    """Per-row values it cannot give: a callable default (SQLAlchemy calls it per row) and an
-    ON CONFLICT parameter fed from the row. Refused, never written wrong."""
-    database = Database(sqlite_url).prepare()
-    try:
-        table = SearchHit.__table__
-        row = {"keyword": "k", "tab": "t", "page": 1, "rank": 1, "article_url": "u", "title": "t", "snippet": "s"}
-        row |= {"highlights": [], "source_name": "s", "listed_on": None, "run_id": None, "last_seen_at": None}
-        with database.write_session() as session:  # first_seen_at left to its default, utcnow
-            with pytest.raises(ValueError, match="first_seen_at"):
-                insert_many(session, upsert(database.dialect, table, ["keyword", "tab", "page", "article_url"]), [row])
-            stmt = sqlite_insert(table).on_conflict_do_update(
-                index_elements=["keyword", "tab", "page", "article_url"], set_={"title": bindparam("title_again")}
-            )
-            with pytest.raises(ValueError, match="from each row"):
-                insert_many(session, stmt, [row | {"first_seen_at": datetime.now(UTC), "title_again": "x"}])
-    finally:
-        database.dispose()
-
-
-def test_insert_many_converts_none_as_sqlalchemy_does(database_url: str) -> None:
-    """JSON None is JSON null, not SQL NULL (a NOT NULL column takes it), as with session.execute."""
-    now = datetime(2026, 11, 28, tzinfo=UTC)
-    database = Database(database_url).prepare()
-    try:
-        table = SearchHit.__table__
-        stmt = upsert(database.dialect, table, ["keyword", "tab", "page", "article_url"], ["highlights"])
-        row = {"keyword": "k", "tab": "t", "page": 1, "rank": 1, "title": "t", "snippet": "s", "highlights": None}
-        row |= {"source_name": "s", "listed_on": None, "run_id": None, "first_seen_at": now, "last_seen_at": now}
-        with database.write_session() as session:
-            insert_many(session, stmt, [row | {"article_url": "fast"}])
-            session.execute(stmt, [row | {"article_url": "slow"}])
-        with database.session() as session:
-            raw = dict(session.execute(text("SELECT article_url, CAST(highlights AS TEXT) FROM search_hits")).all())
-        assert raw == {"fast": "null", "slow": "null"}
-    finally:
-        database.dispose()
+        finally:
+            database.dispose()
+    assert stored[0] == stored[2] and stored[1] == stored[3]
+    assert len(stored[0][0]) == 60 and len(stored[0][1]) == 40
