@@ -74,8 +74,8 @@ def stored(db: str) -> tuple[int, int]:
     database = Database(db)
     with database.session() as session:
         result = (
-            session.scalar(select(func.count(Article.id))),
-            session.scalar(select(func.count(func.distinct(Article.url)))),
+            session.scalars(select(func.count(Article.id))).one(),
+            session.scalars(select(func.count(func.distinct(Article.url)))).one(),
         )
     database.dispose()
     return result
@@ -112,7 +112,7 @@ def test_young_articles_due_for_a_revisit_are_asked_conditionally_and_304_costs_
     assert len(details) == 10 and {e["status"] for e in details} == {304}  # page 1's ten, none sent again
     database = Database(db)
     with database.session() as session:
-        run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())).first()
+        run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc()).limit(1)).one()
         assert session.scalar(select(func.count(Article.id))) == 1000
     database.dispose()
     assert (run.articles_new, run.articles_updated, run.articles_unchanged) == (0, 0, 10)
@@ -132,7 +132,7 @@ def test_new_and_edited_articles_are_fetched_and_nothing_else(crawled) -> None:
         assert session.scalar(select(func.count(Article.id))) == 1015
         revisions = session.scalars(select(ArticleRevision)).all()
         edited = session.scalars(select(Article).where(Article.title.endswith("(更新)"))).all()
-        run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())).first()
+        run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc()).limit(1)).one()
     database.dispose()
     assert len(revisions) == 2 and len(edited) == 2
     assert {r.article_id for r in revisions} == {a.id for a in edited}
@@ -226,7 +226,7 @@ def test_a_run_that_stores_nothing_from_a_site_with_news_is_unhealthy(crawled) -
     assert "UNHEALTHY" in done.stdout and "rejects" in done.stdout
     database = Database(db)
     with database.session() as session:
-        run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())).first()
+        run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc()).limit(1)).one()
     database.dispose()
     assert run.health == "unhealthy" and run.articles_new == 0
     assert any("threshold" in reason for reason in run.health_reasons)

@@ -4,16 +4,17 @@ import sqlite3
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from storage import db
-from storage.db import Database, is_transient, redact, upsert, write_rows
+from storage.db import Database, is_transient, redact, table_of, upsert, write_rows
 from storage.frontier import _discovered_upsert
-from storage.models import FrontierEntry, SearchHit
+from storage.models import Base, FrontierEntry, SearchHit
 
 
 class PgError(Exception):
@@ -118,8 +119,8 @@ def _frontier_database(database_url: str, rows: list[dict]) -> Database:
     return database
 
 
-def _stored(database: Database, model: type) -> list[tuple]:
-    table = model.__table__
+def _stored(database: Database, model: type[Base]) -> list[tuple[Any, ...]]:
+    table = table_of(model)
     columns = [c for c in table.c if c.name != "id"]
     with database.session() as session:
         return [tuple(row) for row in session.execute(select(*columns).order_by(columns[0]))]
@@ -173,7 +174,10 @@ def test_write_rows_stores_json_none_as_json_null(database_url: str) -> None:
         with database.write_session() as session:
             write_rows(session, stmt, [row | {"article_url": "a"}, row | {"article_url": "b"}])
         with database.session() as session:
-            raw = dict(session.execute(text("SELECT article_url, CAST(highlights AS TEXT) FROM search_hits")).all())
+            raw: dict[str, str] = {
+                url: shown
+                for url, shown in session.execute(text("SELECT article_url, CAST(highlights AS TEXT) FROM search_hits"))
+            }
         assert raw == {"a": "null", "b": "null"}
     finally:
         database.dispose()
@@ -207,7 +211,7 @@ def test_the_fast_path_stores_what_session_execute_stores(
         {k: r[k] for k in ("url", "state", "attempts", "listing_hash", "discovered_at")}
         for r in _frontier_rows(60, now)
     ]
-    stored = []
+    stored: list[Any] = []  # per round: (frontier rows, hit rows), then the raw highlights
     for fast in (True, False):
         monkeypatch.setattr(db, "FAST_WRITES", fast)
         if database_url.startswith("sqlite"):
@@ -228,8 +232,8 @@ def test_the_fast_path_stores_what_session_execute_stores(
                 raw = sorted(session.execute(text("SELECT CAST(highlights AS TEXT) FROM search_hits")).scalars())
             stored.append(raw)
             with database.write_session() as session:
-                session.execute(FrontierEntry.__table__.delete())
-                session.execute(SearchHit.__table__.delete())
+                session.execute(delete(FrontierEntry))
+                session.execute(delete(SearchHit))
         finally:
             database.dispose()
     assert stored[0] == stored[2] and stored[1] == stored[3]

@@ -37,7 +37,7 @@ def counts(database_url: str) -> dict[str, int]:
     database = Database(database_url)
     with database.session() as session:
         result = {
-            model.__tablename__: session.scalar(select(func.count()).select_from(model))
+            model.__tablename__: session.scalars(select(func.count()).select_from(model)).one()
             for model in (Article, Source, SearchHit, HotEntry, Topic, Reject)
         }
     database.dispose()
