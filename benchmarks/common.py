@@ -184,7 +184,7 @@ def run_real_pipelines(
     from scrapy.exceptions import DropItem
     from scrapy.utils.misc import build_from_crawler, load_object
 
-    from storage.runs import database_for
+    from pipelines.database import database_for
 
     if spool_dir is not None:
         settings.setdefault("FXCRAWL_SPOOL_DIR", str(spool_dir))

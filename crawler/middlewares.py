@@ -33,11 +33,12 @@ from crawler.spiders.portal import LISTING as LISTING_PAGE
 from crawler.spiders.portal import NEXT_PAGE
 from fx168 import site
 from fx168.items import ChannelEntryItem, FastNewsItem, ListingVisitedItem, RejectItem, SearchHitItem
+from pipelines.database import database_for
 from pipelines.store import StorePipeline, store_for
 from pipelines.validate import entry_hash
 from storage.frontier import FETCHED, LISTING, Frontier, KnownURL, RecrawlPolicy
 from storage.models import utcnow
-from storage.runs import LedgerPolicy, close_crashed_runs, database_for, unfinished_listing_pages
+from storage.runs import LedgerPolicy, close_crashed_runs, unfinished_listing_pages
 from storage.writer import Discovery, Listed
 
 logger = logging.getLogger(__name__)

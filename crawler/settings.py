@@ -75,7 +75,7 @@ ITEM_PIPELINES = {
 }
 EXTENSIONS = {
     "crawler.memory.FreezeStartupObjects": 100,
-    "storage.runs.RunRecorder": 500,
+    "crawler.ledger.RunRecorder": 500,
 }
 SPIDER_MIDDLEWARES = {
     "crawler.middlewares.IncrementalMiddleware": 550,

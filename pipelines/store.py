@@ -31,10 +31,11 @@ from twisted.internet import threads
 from twisted.internet.defer import Deferred
 from twisted.python.threadable import isInIOThread
 
+from pipelines.database import database_for
 from storage.db import Database, is_transient
 from storage.frontier import RecrawlPolicy
 from storage.logsafety import redact_text
-from storage.runs import database_for, finish_run
+from storage.runs import finish_run
 from storage.spool import Spool, spool_dir_for
 from storage.writer import BatchWriter, Discovery
 

@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from scrapy.settings import BaseSettings
 from sqlalchemy import Insert, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from fx168 import site
 from storage.db import Database, select_in, upsert, write_rows
 from storage.models import FrontierEntry, utcnow
+from storage.settings import Settings
 
 DISCOVERED, FETCHED, FAILED = "discovered", "fetched", "failed"
 #: robots.txt forbids it: never fetched, never retried (robots.txt answered; asking again changes nothing).
@@ -40,7 +40,7 @@ class RecrawlPolicy:
     max_attempts: int = 5
 
     @classmethod
-    def from_settings(cls, settings: BaseSettings) -> RecrawlPolicy:
+    def from_settings(cls, settings: Settings) -> RecrawlPolicy:
         return cls(
             max_age=timedelta(seconds=settings.getfloat("FXCRAWL_RECRAWL_MAX_AGE")),
             interval=timedelta(seconds=settings.getfloat("FXCRAWL_RECRAWL_INTERVAL")),
@@ -200,6 +200,15 @@ def record_next_listing(session: Session, dialect: str, url: str, walk_until: in
         "discovered_at": now,
     }
     write_rows(session, _next_listing_upsert(dialect), [row])
+
+
+def record_walk_starts(database: Database, walks: Sequence[tuple[str, int]]) -> None:
+    """A shared job's first listing pages, written before ``fxcrawl seed`` queues them in Redis:
+    a worker killed while it holds one leaves it owed here for ``reconcile``, not lost with it."""
+    now = utcnow()
+    with database.write_session() as session:
+        for url, walk_until in walks:
+            record_next_listing(session, database.dialect, url, walk_until, now)
 
 
 #: A fetched article's frontier row (record_fetched): what a response said of it, and when to look again.

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from scrapy.settings import BaseSettings
-
 from storage.models import CrawlRun
+from storage.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class HealthPolicy:
     history: int = 10
 
     @classmethod
-    def from_settings(cls, settings: BaseSettings) -> HealthPolicy:
+    def from_settings(cls, settings: Settings) -> HealthPolicy:
         return cls(
             max_error_rate=settings.getfloat("FXCRAWL_HEALTH_MAX_ERROR_RATE"),
             min_hits_ratio=settings.getfloat("FXCRAWL_HEALTH_MIN_HITS_RATIO"),

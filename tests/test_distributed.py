@@ -348,3 +348,32 @@ def test_a_worker_joining_a_queue_that_holds_requests_warns_of_nothing_deprecate
     finally:
         for key in server.scan_iter(f"fxcrawl:{job}:*"):
             server.delete(key)
+
+
+def test_a_worker_killed_holding_a_walks_first_page_leaves_it_owed_for_reconcile(
+    sqlite_url: str, redis_server_url: str, redis_job: str
+) -> None:
+    """`seed` writes each walk's first page into the frontier before Redis has it: the chaos test
+    once stored nothing at all, its only walk taken by the worker it killed and known nowhere else."""
+    from crawler.distributed import keys
+    from fx168 import site
+
+    server = redis.Redis.from_url(redis_server_url)
+    with ReplayServer("--generate", "2") as site_server:
+        seed(redis_job, sqlite_url, redis_server_url, site_server.base_url, "1-2")
+        taken = server.lpop(keys(redis_job)["start_urls"])  # a worker took it, then died (SIGKILL)
+        assert taken is not None and server.llen(keys(redis_job)["start_urls"]) == 0
+        done = reconcile(redis_job, sqlite_url, redis_server_url, site_server.base_url)
+        assert done.returncode == 0 and "queued 1 URLs" in done.stdout, done.stdout + done.stderr
+        (requeued,) = [json.loads(entry) for entry in server.lrange(keys(redis_job)["start_urls"], 0, -1)]
+        assert requeued["kind"] == "listing" and requeued["last"] == 2
+        assert site.canonical_url(requeued["url"], site_server.base_url) == site.canonical_url(
+            json.loads(taken)["url"], site_server.base_url
+        )
+
+        last = worker(redis_job, sqlite_url, redis_server_url, site_server.base_url)
+        _, err = last.communicate(timeout=120)
+        assert last.returncode == 0, err[-2000:]
+        assert stored(sqlite_url) == (20, 20)
+        again = reconcile(redis_job, sqlite_url, redis_server_url, site_server.base_url)
+        assert "queued 0 URLs" in again.stdout, again.stdout  # the walk's pages are read: nothing owed

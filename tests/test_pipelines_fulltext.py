@@ -17,13 +17,13 @@ from alembic import command
 from conftest import FXCRAWL, article_item, make_crawler
 from sqlalchemy import select
 
+from pipelines.database import database_for
 from pipelines.store import StorePipeline
 from pipelines.validate import ValidatePipeline
 from storage import fulltext
 from storage.db import Database
 from storage.migrations import alembic_config
 from storage.models import Article, Source
-from storage.runs import database_for
 
 
 def _cjk(ch: str) -> bool:

@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fx168.items import HotEntryItem, RejectItem, SearchHitItem, SourceItem, TopicItem
 from fxcrawl.cli import main as cli
+from pipelines.database import database_for
 from pipelines.store import BatchWriter, StorePipeline, spool_dir_for
 from pipelines.validate import ValidatePipeline
 from storage.models import Article, FrontierEntry, HotEntry, Reject, SearchHit, Source, Topic
-from storage.runs import database_for
 from storage.spool import Spool
 
 

@@ -17,13 +17,14 @@ from conftest import FXCRAWL, article_item, make_crawler, replay_crawl_command, 
 from scrapy import Spider
 from sqlalchemy import func, select
 
+from crawler.ledger import RunRecorder
 from fxcrawl import cli
 from pipelines.store import BatchWriter
 from pipelines.validate import ValidatePipeline
 from storage.db import Database
 from storage.health import HealthPolicy
 from storage.models import Article, CrawlRun, utcnow
-from storage.runs import CRASHED, LedgerPolicy, RunRecorder, close_crashed_runs
+from storage.runs import CRASHED, LedgerPolicy, close_crashed_runs
 from storage.spool import Spool, spool_dir_for
 
 

@@ -42,6 +42,18 @@ def queue_owed(server: Any, db: str, job: str, base_url: str) -> int:
     return push(server, job, recovery_entries(owed, base_url))
 
 
+def record_starts(db: str, entries: list[dict[str, Any]], base_url: str) -> None:
+    """The walks' first pages go into the frontier before Redis has them (see record_walk_starts)."""
+    from fx168 import site
+    from storage.frontier import record_walk_starts
+
+    database = open_database(db, create=True)
+    try:
+        record_walk_starts(database, [(site.canonical_url(e["url"], base_url), int(e["last"])) for e in entries])
+    finally:
+        database.dispose()
+
+
 @click.command("seed", cls=Command, help="queue a job's start requests (and the frontier's leftovers) in Redis")
 @params.db
 @params.redis_job
@@ -57,6 +69,7 @@ def seed(db: str, keyword: str, job: str | None, redis_url: str, base_url: str, 
     server = connect(redis_url)
     name = job_name(job, keyword)
     recovered = queue_owed(server, db, name, base_url)
+    record_starts(db, entries, base_url)
     push(server, name, entries)
     print(f"job {name!r}: queued {len(entries)} listing walks and {recovered} URLs owed by earlier runs")
     return 0
