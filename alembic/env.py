@@ -8,6 +8,7 @@ import os
 
 from alembic import context
 from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
 
 from storage.fulltext import include_name
 from storage.models import Base
@@ -16,7 +17,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def run_with(connection) -> None:  # type: ignore[no-untyped-def]
+def run_with(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -362,7 +362,7 @@ def test_a_worker_killed_holding_a_walks_first_page_leaves_it_owed_for_reconcile
     with ReplayServer("--generate", "2") as site_server:
         seed(redis_job, sqlite_url, redis_server_url, site_server.base_url, "1-2")
         taken = server.lpop(keys(redis_job)["start_urls"])  # a worker took it, then died (SIGKILL)
-        assert taken is not None and server.llen(keys(redis_job)["start_urls"]) == 0
+        assert isinstance(taken, bytes) and server.llen(keys(redis_job)["start_urls"]) == 0
         done = reconcile(redis_job, sqlite_url, redis_server_url, site_server.base_url)
         assert done.returncode == 0 and "queued 1 URLs" in done.stdout, done.stdout + done.stderr
         (requeued,) = [json.loads(entry) for entry in server.lrange(keys(redis_job)["start_urls"], 0, -1)]

@@ -352,7 +352,8 @@ TITLE, BODY = "央行发布2022年第四季度中国货币政策执行报告", "
 
 def garbled_by(title: str, body: str, encoding: str) -> tuple[str, str]:
     """What GBK bytes look like decoded as ``encoding``."""
-    return tuple(s.encode("gbk").decode(encoding, errors="replace") for s in (title, body))  # type: ignore[return-value]
+    garbled = [s.encode("gbk").decode(encoding, errors="replace") for s in (title, body)]
+    return garbled[0], garbled[1]
 
 
 def test_mojibake_is_rejected_with_an_encoding_reason(database_url: str) -> None:

@@ -385,7 +385,7 @@ def test_records_no_handler_takes_are_not_formatted_to_be_redacted() -> None:
 
     logger = logging.getLogger("fxcrawl.test.logsafety.quiet")
     handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda record: None  # type: ignore[method-assign]
+    handler.emit = lambda record: None  # type: ignore[method-assign]  # a handler that drops every record
     logger.addHandler(handler)
     logger.propagate = False
     logger.setLevel(logging.DEBUG)

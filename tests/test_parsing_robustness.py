@@ -287,7 +287,7 @@ class _Stats:
 
 def validated(page: Any) -> Any:
     """The page's items after the validate pipeline (fetched at FETCHED)."""
-    pipeline = ValidatePipeline(_Stats(), site.CANONICAL_BASE, str(SITE_TZ))  # type: ignore[arg-type]
+    pipeline = ValidatePipeline(_Stats(), site.CANONICAL_BASE, str(SITE_TZ))  # type: ignore[arg-type]  # only inc_value is used
     items = [page.article] if hasattr(page, "article") else [*page.hits, *page.hot]
     out = []
     for item in items:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from alembic import command
 from conftest import FXCRAWL, article_item, make_crawler
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from pipelines.database import database_for
 from pipelines.store import StorePipeline
@@ -293,7 +293,7 @@ def test_the_migration_indexes_an_existing_store(database_url: str) -> None:
         command.downgrade(config, "0004_news_identity")  # the revision before the index
     with database.engine.begin() as connection:
         assert not set(fulltext.INDEX_TABLES) & set(
-            connection.dialect.get_table_names(connection)  # type: ignore[attr-defined]
+            inspect(connection).get_table_names()
         ) - {"sqlite_sequence"}
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
