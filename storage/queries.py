@@ -6,14 +6,13 @@ import difflib
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from fx168.site import SITE_TZ
 from storage.models import Article, ArticleRevision, CrawlRun, FastNews, Source
-
-SITE_TZ = ZoneInfo("Asia/Shanghai")
+from storage.runs import shown_counts
 
 
 def site_time(value: datetime | None) -> str | None:
@@ -205,15 +204,7 @@ def run_json(run: CrawlRun, with_stats: bool = False) -> dict[str, Any]:
         "started_at": site_time(run.started_at),
         "finished_at": site_time(run.finished_at),
         "finish_reason": run.finish_reason,
-        "pages": run.pages,
-        "new": run.articles_new,
-        "updated": run.articles_updated,
-        "unchanged": run.articles_unchanged,
-        "duplicate": run.duplicates,
-        "rejected": run.rejected,
-        "spooled": run.spooled,
-        "errors": run.errors,
-        "retries": run.retries,
+        **shown_counts(run),
         "job": run.job,
         "health": run.health,
         "health_reasons": list(run.health_reasons or []),

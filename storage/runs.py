@@ -34,7 +34,7 @@ from storage.settings import Settings
 logger = logging.getLogger(__name__)
 
 CRASHED = "crashed"
-#: Stats of a crawl that are also columns of its run row (run_counts maps them).
+#: The listing pages a run read (also kept in its stats column: --max-pages counts them across a crash).
 LISTING_PAGES = "fxcrawl/pages/listing"
 
 
@@ -42,29 +42,44 @@ class _Stats(Protocol):
     def get(self, key: str, default: Any = None, /) -> Any: ...
 
 
+@dataclass(frozen=True)
+class RunCount:
+    """One count of a run, named once: the crawl stats it sums, its crawl_runs column, and the
+    name people read (``runs list``/``show``, the JSON API); None: kept, not shown."""
+
+    column: str
+    shown: str | None
+    stats: tuple[str, ...]
+
+
+RUN_COUNTS = (
+    RunCount(
+        "pages", "pages", (LISTING_PAGES, "fxcrawl/pages/api", "fxcrawl/pages/detail", "fxcrawl/pages/not_modified")
+    ),
+    RunCount("articles_new", "new", ("fxcrawl/store/article/new",)),
+    RunCount("articles_updated", "updated", ("fxcrawl/store/article/updated",)),
+    # fetched (or revisited: 304) and found as stored
+    RunCount(
+        "articles_unchanged", "unchanged", ("fxcrawl/store/article/unchanged", "fxcrawl/store/article/not_modified")
+    ),
+    # seen again and not fetched: already stored and not due, or twice in this run
+    RunCount("duplicates", "duplicate", ("fxcrawl/duplicate/article", "fxcrawl/incremental/skipped_details")),
+    RunCount("rejected", "rejected", ("fxcrawl/rejected", "fxcrawl/pages/unparsable")),
+    RunCount("spooled", "spooled", ("fxcrawl/store/spooled_items",)),
+    RunCount("errors", "errors", ("log_count/ERROR",)),
+    RunCount("retries", "retries", ("fxcrawl/store/retries", "retry/count")),
+    RunCount("hits", None, ("fxcrawl/validated/hit",)),
+)
+
+
 def run_counts(stats: _Stats | Mapping[str, Any]) -> dict[str, int]:
-    """The run-row counts, derived from a crawl's stats."""
+    """The run row's counts (by column), summed from a crawl's stats."""
+    return {count.column: sum(int(stats.get(key, 0) or 0) for key in count.stats) for count in RUN_COUNTS}
 
-    def get(key: str) -> int:
-        return int(stats.get(key, 0) or 0)
 
-    return {
-        "pages": get(LISTING_PAGES)
-        + get("fxcrawl/pages/api")
-        + get("fxcrawl/pages/detail")
-        + get("fxcrawl/pages/not_modified"),
-        "articles_new": get("fxcrawl/store/article/new"),
-        "articles_updated": get("fxcrawl/store/article/updated"),
-        # fetched (or revisited: 304) and found as stored
-        "articles_unchanged": get("fxcrawl/store/article/unchanged") + get("fxcrawl/store/article/not_modified"),
-        # seen again and not fetched: already stored and not due, or twice in this run
-        "duplicates": get("fxcrawl/duplicate/article") + get("fxcrawl/incremental/skipped_details"),
-        "rejected": get("fxcrawl/rejected") + get("fxcrawl/pages/unparsable"),
-        "spooled": get("fxcrawl/store/spooled_items"),
-        "errors": get("log_count/ERROR"),
-        "retries": get("fxcrawl/store/retries") + get("retry/count"),
-        "hits": get("fxcrawl/validated/hit"),
-    }
+def shown_counts(run: CrawlRun) -> dict[str, int]:
+    """A run row's counts under the names people read, in RUN_COUNTS order."""
+    return {count.shown: getattr(run, count.column) for count in RUN_COUNTS if count.shown}
 
 
 @dataclass(frozen=True)

@@ -216,3 +216,21 @@ def test_max_pages_counts_the_listing_pages_of_the_whole_job_across_a_crash_and_
     # Pages of the job read: 12, the budget, not 12 for each run.
     assert crashed.stats["fxcrawl/pages/listing"] + finished.stats["fxcrawl/pages/listing"] == 12
     assert len(after) <= 12 - (len(before) - 1), (before, after)  # the rerun asked for no more than was left
+
+
+def test_each_run_count_is_named_once_from_stats_to_column_to_what_people_read() -> None:
+    """storage.runs.RUN_COUNTS is the one place a count gets its names: the crawl_runs column it
+    fills, the stats it sums, and the name `runs list/show` and the JSON API print."""
+    from storage.models import CrawlRun
+    from storage.queries import run_json
+    from storage.runs import RUN_COUNTS, run_counts
+
+    columns = set(CrawlRun.__table__.c.keys())
+    assert {count.column for count in RUN_COUNTS} <= columns
+    stats = {key: i + 1 for i, count in enumerate(RUN_COUNTS) for key in count.stats}
+    counts = run_counts(stats)
+    assert counts == {count.column: sum(stats[key] for key in count.stats) for count in RUN_COUNTS}
+    shown = run_json(CrawlRun(**counts, args={}, stats={}, health_reasons=[]))
+    for count in RUN_COUNTS:
+        if count.shown:
+            assert shown[count.shown] == counts[count.column]

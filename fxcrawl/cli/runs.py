@@ -12,25 +12,13 @@ from fxcrawl.cli.core import Command, Group
 from fxcrawl.cli.database import open_database
 from fxcrawl.cli.output import minutes, print_json, table
 
-RUN_FIELDS = (
-    "id",
-    "job",
-    "spider",
-    "args",
-    "started_at",
-    "finished_at",
-    "finish_reason",
-    "pages",
-    "new",
-    "updated",
-    "unchanged",
-    "duplicate",
-    "rejected",
-    "spooled",
-    "errors",
-    "retries",
-    "health",
-)
+
+def run_fields() -> tuple[str, ...]:
+    """What `runs show` prints, the counts under the names storage.runs.RUN_COUNTS gives them."""
+    from storage.runs import RUN_COUNTS
+
+    shown = tuple(count.shown for count in RUN_COUNTS if count.shown)
+    return ("id", "job", "spider", "args", "started_at", "finished_at", "finish_reason", *shown, "health")
 
 
 @click.group(cls=Group, help="crawl runs")
@@ -88,7 +76,7 @@ def show_run(db: str, as_json: bool, run_id: int) -> int:
     if as_json:
         print_json(run)
         return 0
-    for key in RUN_FIELDS:
+    for key in run_fields():
         value = json.dumps(run[key], ensure_ascii=False) if isinstance(run[key], dict) else run[key]
         print(f"{key:>13}: {'' if value is None else value}")
     for reason in run["health_reasons"]:

@@ -47,7 +47,7 @@ def run(db: str, path: Path) -> int:
 @schedule.command("list", cls=Command, help="the jobs and their next run times")
 @schedule_file
 def list_jobs(path: Path) -> int:
-    from fx168.parsing.dates import SITE_TZ
+    from fx168.site import SITE_TZ
 
     now = datetime.now(SITE_TZ)
     rows = [
