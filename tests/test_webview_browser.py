@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,6 +108,18 @@ def no_alert(driver: WebDriver) -> bool:
     return False
 
 
+def navigating(driver: WebDriver, action: Callable[[], object]) -> None:
+    """Do what loads a new page, then wait until the old one is gone: an element looked up in
+    between may belong to the old page and go stale under the test (seen once in CI)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    action()
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
+
+
 def test_search_for_a_word_from_the_seed_then_open_an_article(server: str, browser: WebDriver) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -115,7 +127,7 @@ def test_search_for_a_word_from_the_seed_then_open_an_article(server: str, brows
     driver = browser
     driver.get(server + "/")
     box = driver.find_element(By.NAME, "q")
-    box.send_keys("现代", Keys.ENTER)
+    navigating(driver, lambda: box.send_keys("现代", Keys.ENTER))
     results = driver.find_elements(By.CSS_SELECTOR, "#results .result")
     assert len(results) == 20
     marks = driver.find_elements(By.CSS_SELECTOR, "#results mark")
@@ -124,7 +136,7 @@ def test_search_for_a_word_from_the_seed_then_open_an_article(server: str, brows
     snap(driver, "1-search")
     first = results[0].find_element(By.CSS_SELECTOR, "a.title")
     title = first.text
-    first.click()
+    navigating(driver, first.click)
     assert driver.find_element(By.ID, "title").text == title
     href = driver.find_element(By.LINK_TEXT, "原文 original").get_attribute("href")
     assert href is not None and href.startswith("https://www.fx168news.com/article/")
@@ -142,7 +154,7 @@ def test_page_through_the_article_list(server: str, browser: WebDriver) -> None:
         assert len(rows) == 10
         seen += [row.find_element(By.TAG_NAME, "td").text for row in rows]
         snap(driver, f"3-articles-page-{page + 1}")
-        driver.find_element(By.CSS_SELECTOR, "a.next").click()
+        navigating(driver, driver.find_element(By.CSS_SELECTOR, "a.next").click)
     assert len(set(seen)) == 30
 
 
@@ -153,7 +165,7 @@ def test_a_title_holding_a_script_shows_as_text(server: str, browser: WebDriver)
     driver.get(server + "/search?q=" + "现代金融")
     link = next(a for a in driver.find_elements(By.CSS_SELECTOR, "#results a.title") if a.text.startswith("<script>"))
     assert link.text == SCRIPT_TITLE
-    link.click()
+    navigating(driver, link.click)
     assert driver.find_element(By.ID, "title").text == SCRIPT_TITLE
     assert driver.title != "pwned" and no_alert(driver)
     assert driver.find_elements(By.CSS_SELECTOR, "main img, main script") == []
