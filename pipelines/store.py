@@ -35,7 +35,7 @@ from pipelines.database import database_for
 from storage.db import Database, is_transient
 from storage.frontier import RecrawlPolicy
 from storage.logsafety import redact_text
-from storage.runs import finish_run
+from storage.runs import finish_run, one_line
 from storage.spool import Spool, spool_dir_for
 from storage.writer import BatchWriter, Discovery
 
@@ -242,7 +242,7 @@ class StorePipeline:
         try:
             self._retrying()(self.writer.write, [facts for facts, _ in waiting], self.stats.get_value("fxcrawl/run_id"))
         except Exception as exc:  # the pages' items carry the same facts to the batch (or the spool)
-            logger.warning("could not record the frontier of %d listing pages now (%s)", len(waiting), _one_line(exc))
+            logger.warning("could not record the frontier of %d listing pages now (%s)", len(waiting), one_line(exc))
         finally:
             for _, done in waiting:
                 done()
@@ -290,12 +290,12 @@ class StorePipeline:
             logger.critical(
                 "could not store %d items (%s) nor spool them (%s): they are lost",
                 len(batch),
-                _one_line(exc),
-                _one_line(spool_exc),
+                one_line(exc),
+                one_line(spool_exc),
             )
             return
         self.stats.inc_value("fxcrawl/store/spooled_items", len(batch))
-        logger.error("could not store %d items (%s); spooled to %s", len(batch), _one_line(exc), path)
+        logger.error("could not store %d items (%s); spooled to %s", len(batch), one_line(exc), path)
 
     def _log_retry(self, state: RetryCallState) -> None:
         self.stats.inc_value("fxcrawl/store/retries")
@@ -306,7 +306,7 @@ class StorePipeline:
             state.attempt_number,
             self.retry_attempts,
             wait,
-            _one_line(exc),
+            one_line(exc),
         )
 
 
@@ -320,6 +320,3 @@ def _on_running_reactor() -> bool:
     reactor = sys.modules.get("twisted.internet.reactor")
     return bool(reactor is not None and getattr(reactor, "running", False) and isInIOThread())
 
-
-def _one_line(exc: BaseException | None) -> str:
-    return str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__

@@ -191,7 +191,12 @@ def record_discovered(session: Session, dialect: str, hits: Sequence[Any], now: 
 
 def record_next_listing(session: Session, dialect: str, url: str, walk_until: int, now: datetime) -> None:
     """The page a search walk reads next, before its request leaves (see Discovery)."""
-    row = {
+    write_rows(session, _next_listing_upsert(dialect), [_listing_row(url, walk_until, now)])
+
+
+def _listing_row(url: str, walk_until: int, now: datetime) -> dict[str, Any]:
+    """A walk's page not read yet (discovered again if an earlier walk read it)."""
+    return {
         "url": url,
         "kind": LISTING,
         "state": DISCOVERED,
@@ -199,7 +204,6 @@ def record_next_listing(session: Session, dialect: str, url: str, walk_until: in
         "walk_until": walk_until,
         "discovered_at": now,
     }
-    write_rows(session, _next_listing_upsert(dialect), [row])
 
 
 def record_walk_starts(database: Database, walks: Sequence[tuple[str, int]]) -> None:
@@ -207,8 +211,9 @@ def record_walk_starts(database: Database, walks: Sequence[tuple[str, int]]) -> 
     a worker killed while it holds one leaves it owed here for ``reconcile``, not lost with it."""
     now = utcnow()
     with database.write_session() as session:
-        for url, walk_until in walks:
-            record_next_listing(session, database.dialect, url, walk_until, now)
+        write_rows(
+            session, _next_listing_upsert(database.dialect), [_listing_row(url, last, now) for url, last in walks]
+        )
 
 
 #: A fetched article's frontier row (record_fetched): what a response said of it, and when to look again.
@@ -361,16 +366,7 @@ def record_listings(session: Session, dialect: str, visits: Sequence[Any], now: 
         for v in visits
     }
     upcoming = {
-        v.next_url: {
-            "url": v.next_url,
-            "kind": LISTING,
-            "state": DISCOVERED,
-            "attempts": 0,
-            "walk_until": v.last,
-            "discovered_at": now,
-        }
-        for v in visits
-        if v.next_url and v.next_url not in fetched
+        v.next_url: _listing_row(v.next_url, v.last, now) for v in visits if v.next_url and v.next_url not in fetched
     }
     write_rows(session, upsert(dialect, table, ["url"], ["state", "attempts", "walk_until"]), list(upcoming.values()))
     write_rows(

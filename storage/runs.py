@@ -221,6 +221,7 @@ def finish_run(database: Database, run_id: int, values: dict[str, Any], policy: 
     return run
 
 
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+def one_line(exc: BaseException | None) -> str:
+    """An error's first line, for a log line or a health reason (its type when it says nothing)."""
+    text = str(exc).strip() if exc is not None else ""
     return text.splitlines()[0] if text else type(exc).__name__
