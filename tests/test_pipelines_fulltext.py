@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from alembic import command
 from conftest import FXCRAWL, article_item, make_crawler
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import inspect, select
 
 from pipelines.database import database_for
@@ -204,6 +206,31 @@ def test_the_analyzer_makes_bigrams_and_keeps_latin_words_whole() -> None:
         "长",
         "café",
     ]
+
+
+#: Text as articles hold it: ideographs, kana, Hangul, astral ideographs, Latin words with
+#: accents and full-width forms, digits, punctuation of both widths, compatibility ideographs
+#: (NFKC changes them), NUL and other controls.
+_MIXED_TEXT = st.text(
+    alphabet=st.sampled_from(
+        list("中国式现代化央行利率上涨ひらがなカタカナ한국어𠀀𠀁") + list("abcXYZé09ＧＤＰ１２，。、！ -_.%\n\x00\t")
+        + ["\uf900", "\uff76", "\u3000"]
+    ),
+    max_size=80,
+)
+
+
+@given(title=_MIXED_TEXT, body=_MIXED_TEXT)
+@settings(max_examples=400, deadline=None)
+def test_the_stored_document_holds_exactly_the_analyzers_tokens(title: str, body: str) -> None:
+    """document() is analyze() built another way, for speed: the same tokens, as many times."""
+    assert sorted(fulltext.document(title, body).split()) == sorted(fulltext.analyze(f"{title}\n{body}"))
+
+
+def test_the_stored_document_of_one_run_is_its_bigrams_then_its_last_character() -> None:
+    assert fulltext.document("中国式现代化", "") == "中国 国式 式现 现代 代化 化"
+    assert fulltext.document("央", "A股") == "央 股 a"
+    assert fulltext.document("", "") == ""
 
 
 def test_queries_are_parsed_into_tokens_prefixes_and_checks() -> None:
