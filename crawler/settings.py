@@ -56,6 +56,14 @@ TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 
 FEED_EXPORT_ENCODING = "utf-8"
+#: Feed records name their kind (`item_type`): one feed holds articles, hits, sources … (crawler/feeds.py).
+FEED_EXPORTERS = {
+    "json": "crawler.feeds.JsonExporter",
+    "jsonlines": "crawler.feeds.JsonLinesExporter",
+    "jsonl": "crawler.feeds.JsonLinesExporter",
+    "jl": "crawler.feeds.JsonLinesExporter",
+    "xml": "crawler.feeds.XmlExporter",
+}
 LOG_LEVEL = "INFO"
 
 # Per-response overhead that buys nothing here. Scrapy starts CONCURRENT_ITEMS asyncio tasks for

@@ -96,14 +96,29 @@ def list_articles(
     until: datetime | None = None,
     search: str | None = None,
     limit: int = 50,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Newest first; articles whose date is unknown last (on SQLite and PostgreSQL alike)."""
     query = (
         _articles_query(source, since, until, search)
         .order_by(Article.published_at.desc().nulls_last(), Article.id.desc())
         .limit(limit)
+        .offset(offset)
     )
     return [article_json(article, name) for article, name in session.execute(query)]
+
+
+def count_articles(
+    session: Session,
+    *,
+    source: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    search: str | None = None,
+) -> int:
+    """How many articles list_articles would page through with these filters."""
+    filtered = _articles_query(source, since, until, search).subquery()
+    return session.scalar(select(func.count()).select_from(filtered)) or 0
 
 
 def get_article(session: Session, id_or_url: str, with_revisions: bool = False) -> dict[str, Any] | None:
@@ -168,9 +183,17 @@ def diff_summary(old: Any, new: Any) -> str:
     return "; ".join(parts) or "no visible change"
 
 
-def iter_articles(session: Session, batch: int = 1000) -> Iterator[dict[str, Any]]:
-    """Every article with its body, oldest id first, streamed."""
-    query = _articles_query().order_by(Article.id).execution_options(yield_per=batch)
+def iter_articles(
+    session: Session,
+    batch: int = 1000,
+    *,
+    source: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    search: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Every article (or those the list's filters keep) with its body, oldest id first, streamed."""
+    query = _articles_query(source, since, until, search).order_by(Article.id).execution_options(yield_per=batch)
     for article, name in session.execute(query):
         yield article_json(article, name, with_body=True)
 
@@ -217,9 +240,32 @@ def run_json(run: CrawlRun, with_stats: bool = False) -> dict[str, Any]:
     return data
 
 
-def list_runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
-    query = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)
+def _runs_query(job: str | None, unhealthy: bool) -> Select[CrawlRun]:
+    query = select(CrawlRun)
+    if job is not None:
+        query = query.where(CrawlRun.job == job)
+    if unhealthy:
+        query = query.where(CrawlRun.health == "unhealthy")
+    return query
+
+
+def list_runs(
+    session: Session, limit: int = 50, *, offset: int = 0, job: str | None = None, unhealthy: bool = False
+) -> list[dict[str, Any]]:
+    """Newest first; only a job's (``job``), only the unhealthy ones (``unhealthy``)."""
+    query = _runs_query(job, unhealthy).order_by(CrawlRun.id.desc()).limit(limit).offset(offset)
     return [run_json(run) for run in session.execute(query).scalars()]
+
+
+def count_runs(session: Session, *, job: str | None = None, unhealthy: bool = False) -> int:
+    return session.scalar(select(func.count()).select_from(_runs_query(job, unhealthy).subquery())) or 0
+
+
+def last_runs(session: Session, jobs: list[str]) -> dict[str, dict[str, Any]]:
+    """Each job's newest run (what `schedule list --db` shows beside the job)."""
+    newest = select(func.max(CrawlRun.id)).where(CrawlRun.job.in_(jobs)).group_by(CrawlRun.job).scalar_subquery()
+    runs = session.scalars(select(CrawlRun).where(CrawlRun.id.in_(newest)))
+    return {run.job: run_json(run) for run in runs if run.job is not None}
 
 
 def get_run(session: Session, run_id: int, with_stats: bool = False) -> dict[str, Any] | None:

@@ -42,7 +42,7 @@ def one_line(result: click.testing.Result) -> str:
     return lines[0]
 
 
-def test_the_commands_are_those_argparse_had() -> None:
+def test_the_commands_are_those_argparse_had_and_the_views_added_since() -> None:
     assert {" ".join(path) for path, _ in LEAVES} == {
         "crawl search",
         "crawl latest",
@@ -53,7 +53,10 @@ def test_the_commands_are_those_argparse_had() -> None:
         "articles show",
         "fast-news list",
         "sources list",
+        "hits list",
         "runs list",
+        "rejects list",
+        "frontier",
         "runs show",
         "schedule run",
         "schedule list",
@@ -69,6 +72,7 @@ def test_the_commands_are_those_argparse_had() -> None:
         "fixtures serve",
         "fixtures golden",
         "fixtures generate",
+        "completion",
     }
 
 
@@ -120,7 +124,13 @@ def test_every_command_has_help_and_refuses_a_bad_flag_in_one_line(
         (["articles", "list", "--limit", "0"], "argument --limit: must be at least 1: '0'"),
         (["runs", "list", "--limit", "2000000"], "argument --limit: at most 1,000,000: '2000000'"),
         (["runs", "show", "x"], "argument ID: not a whole number: 'x'"),
-        (["export", "--format", "xml"], "argument --format: invalid choice: 'xml' (choose from 'jsonl', 'csv')"),
+        (
+            ["export", "--format", "xml"],
+            "argument --format: invalid choice: 'xml' (choose from 'jsonl', 'csv', 'parquet')",
+        ),
+        (["articles", "list", "--offset", "-1"], "argument --offset: must be at least 0: '-1'"),
+        (["runs", "list", "--tz", "Mars/Base"], "argument --tz: unknown time zone: 'Mars/Base'"),
+        (["completion", "tcsh"], "argument SHELL: invalid choice: 'tcsh'"),
         (["serve", "--port", "x"], "argument --port: invalid int value: 'x'"),
         (["check-live", "--timeout", "soon"], "argument --timeout: invalid float value: 'soon'"),
         (["crawl", "search", "--max-pages"], "argument --max-pages: expected one argument"),

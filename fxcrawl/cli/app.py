@@ -6,13 +6,15 @@ import click
 
 from fxcrawl.cli.articles import articles
 from fxcrawl.cli.check_live import check_live
-from fxcrawl.cli.core import Program
+from fxcrawl.cli.core import Command, Program
 from fxcrawl.cli.crawl import crawl
 from fxcrawl.cli.db import db_group
 from fxcrawl.cli.distributed import reconcile, seed, workers
 from fxcrawl.cli.export import export
 from fxcrawl.cli.fast_news import fast_news
 from fxcrawl.cli.fixtures import fixtures
+from fxcrawl.cli.ledger_views import frontier, hits, rejects
+from fxcrawl.cli.params import Choice
 from fxcrawl.cli.runs import runs
 from fxcrawl.cli.schedule import schedule
 from fxcrawl.cli.search import search, serve
@@ -25,10 +27,23 @@ from fxcrawl.cli.spool import spool
     cls=Program,
     choice="COMMAND",
     help="Crawl FX168 search results into a relational store and inspect it.",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
 )
+@click.version_option(package_name="fxcrawl", prog_name="fxcrawl", message="%(prog)s %(version)s")
 def fxcrawl() -> None:
     pass
+
+
+@click.command("completion", cls=Command, help="print the shell completion script (eval it in your shell's rc file)")
+@click.argument("shell", metavar="SHELL", type=Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> int:
+    """Click's own completion: the script calls fxcrawl back with _FXCRAWL_COMPLETE set."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # every choice is one click ships
+    print(completer(fxcrawl, {}, "fxcrawl", "_FXCRAWL_COMPLETE").source())
+    return 0
 
 
 for command in (
@@ -39,7 +54,10 @@ for command in (
     articles,
     fast_news,
     sources,
+    hits,
     runs,
+    rejects,
+    frontier,
     schedule,
     export,
     seed,
@@ -48,5 +66,6 @@ for command in (
     db_group,
     spool,
     fixtures,
+    completion,
 ):
     fxcrawl.add_command(command)

@@ -11,7 +11,7 @@ import click
 from fxcrawl.cli import params
 from fxcrawl.cli.core import Command, Group
 from fxcrawl.cli.database import open_database, when
-from fxcrawl.cli.output import minutes, print_json, table
+from fxcrawl.cli.output import footer, minutes, print_json, table
 
 
 @click.group(cls=Group, help="stored articles")
@@ -26,25 +26,39 @@ def articles() -> None:
 @params.since()
 @params.until
 @click.option("--search", help="text in the title or body")
-@click.option("--limit", type=params.LIMIT, default=50)
+@params.limit
+@params.offset
+@params.tz
 def list_articles(
-    db: str, as_json: bool, source: str | None, since: str | None, until: str | None, search: str | None, limit: int
+    db: str,
+    as_json: bool,
+    source: str | None,
+    since: str | None,
+    until: str | None,
+    search: str | None,
+    limit: int,
+    offset: int,
+    tz: str,
 ) -> int:
     from storage import queries
 
     start, end = when(since), when(until, end_of_day=True)
     with open_database(db).session() as session:
-        rows = queries.list_articles(session, source=source, since=start, until=end, search=search, limit=limit)
+        rows = queries.list_articles(
+            session, source=source, since=start, until=end, search=search, limit=limit, offset=offset
+        )
+        total = 0 if as_json else queries.count_articles(session, source=source, since=start, until=end, search=search)
     if as_json:
         print_json(rows)
         return 0
     for row in rows:
-        row["published"] = minutes(row["published_at"])
+        row["published"] = minutes(row["published_at"], zone=tz)
     table(
         rows,
         [("id", "id", 8), ("published", "published", 16), ("source", "source", 12), ("title", "title", 60)],
         "no articles match",
     )
+    footer(len(rows), offset, total, "articles", tz)
     return 0
 
 

@@ -17,12 +17,18 @@ from fxcrawl.cli.output import print_json
     cls=Command,
     help="fetch one page of each kind and say whether the site still matches its description",
 )
-@click.option("--base-url", default=params.setting("FXCRAWL_BASE_URL"), help="the site (default: the live one)")
+@click.option(
+    "--base-url", default=params.setting("FXCRAWL_BASE_URL"), show_default="the live site", help="the site to check"
+)
 @click.option("--keyword", default="现代", help="the search page to check")
 @click.option("--channel", default="001", help="the channel list to check")
 @click.option("--timeout", type=params.FLOAT, default=30.0, help="seconds to wait for each page")
 @click.option(
-    "--delay", type=params.FLOAT, default=params.setting("DOWNLOAD_DELAY"), help="seconds between requests (default 1)"
+    "--delay",
+    type=params.FLOAT,
+    default=params.setting("DOWNLOAD_DELAY"),
+    show_default="1, the crawl's DOWNLOAD_DELAY",
+    help="seconds between requests",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def check_live(base_url: str, keyword: str, channel: str, timeout: float, delay: float, as_json: bool) -> int:

@@ -42,8 +42,9 @@ class Positive(click.ParamType):
 
     name = "integer"
 
-    def __init__(self, at_most: int | None = None) -> None:
+    def __init__(self, at_most: int | None = None, at_least: int = 1) -> None:
         self.at_most = at_most
+        self.at_least = at_least
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
@@ -52,11 +53,26 @@ class Positive(click.ParamType):
             number = int(value)
         except ValueError:
             self.fail(f"not a whole number: {value!r}", param, ctx)
-        if number < 1:
-            self.fail(f"must be at least 1: {value!r}", param, ctx)
+        if number < self.at_least:
+            self.fail(f"must be at least {self.at_least}: {value!r}", param, ctx)
         if self.at_most is not None and number > self.at_most:
             self.fail(f"at most {self.at_most:,}: {value!r}", param, ctx)
         return number
+
+
+class TimeZone(click.ParamType):
+    """An IANA time zone name (``Asia/Shanghai``, ``UTC``, ``Europe/London``)."""
+
+    name = "zone"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(str(value))
+        except (ZoneInfoNotFoundError, ValueError):
+            self.fail(f"unknown time zone: {value!r} (e.g. Asia/Shanghai, UTC)", param, ctx)
+        return str(value)
 
 
 class Choice(click.Choice):
@@ -69,6 +85,7 @@ class Choice(click.Choice):
 
 
 INT, FLOAT = Number(int), Number(float)
+ZONE = TimeZone()
 POSITIVE, LIMIT = Positive(), Positive(at_most=MAX_LIMIT)
 PATH = click.Path(path_type=Path)
 
@@ -99,11 +116,17 @@ db = click.option(
     "--db",
     default=setting("FXCRAWL_DATABASE_URL"),
     metavar="URL",
-    help="database URL (default: $DATABASE_URL or sqlite:///data/fxcrawl.db)",
+    show_default="$DATABASE_URL or sqlite:///data/fxcrawl.db",
+    help="database URL",
 )
 as_json = click.option("--json", "as_json", is_flag=True, help="print one JSON array")
 source = click.option("--source", help="only this source (e.g. 金融界)")
 until = click.option("--until", help="published before the end of this day or at this time")
+limit = click.option("--limit", type=LIMIT, default=50, help="rows per page")
+offset = click.option(
+    "--offset", type=Positive(at_least=0), default=0, help="rows to skip (the footer names the next page's)"
+)
+tz = click.option("--tz", type=ZONE, default="Asia/Shanghai", help="time zone of the table's times")
 
 
 def since(example: str = "2023-02-24") -> Callable[[F], F]:
@@ -123,5 +146,10 @@ redis_job = options(
     click.option("--keyword", default="现代"),
     click.option("--job", help="the job's name (default: search:KEYWORD)"),
     click.option("--redis-url", default=DEFAULT_REDIS_URL),
-    click.option("--base-url", default=setting("FXCRAWL_BASE_URL"), help="origin the workers fetch from"),
+    click.option(
+        "--base-url",
+        default=setting("FXCRAWL_BASE_URL"),
+        show_default="the live site, https://www.fx168news.com",
+        help="origin the workers fetch from",
+    ),
 )

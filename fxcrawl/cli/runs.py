@@ -10,7 +10,7 @@ import click
 from fxcrawl.cli import params
 from fxcrawl.cli.core import Command, Group
 from fxcrawl.cli.database import open_database
-from fxcrawl.cli.output import minutes, print_json, table
+from fxcrawl.cli.output import footer, minutes, print_json, table
 
 
 def run_fields() -> tuple[str, ...]:
@@ -29,17 +29,22 @@ def runs() -> None:
 @runs.command("list", cls=Command, help="crawl runs, newest first")
 @params.db
 @params.as_json
-@click.option("--limit", type=params.LIMIT, default=50)
-def list_runs(db: str, as_json: bool, limit: int) -> int:
+@click.option("--job", help="only this job's runs (a schedule's job name, or search:KEYWORD)")
+@click.option("--unhealthy", is_flag=True, help="only runs judged unhealthy")
+@params.limit
+@params.offset
+@params.tz
+def list_runs(db: str, as_json: bool, job: str | None, unhealthy: bool, limit: int, offset: int, tz: str) -> int:
     from storage import queries
 
     with open_database(db).session() as session:
-        rows = queries.list_runs(session, limit=limit)
+        rows = queries.list_runs(session, limit=limit, offset=offset, job=job, unhealthy=unhealthy)
+        total = queries.count_runs(session, job=job, unhealthy=unhealthy) if not as_json else 0
     if as_json:
         print_json(rows)
         return 0
     for row in rows:
-        row["started"] = minutes(row["started_at"], 19)
+        row["started"] = minutes(row["started_at"], 19, zone=tz)
     table(
         rows,
         [
@@ -52,11 +57,14 @@ def list_runs(db: str, as_json: bool, limit: int) -> int:
             ("unchanged", "unchanged", 9),
             ("duplicate", "duplicate", 9),
             ("rejected", "rejected", 8),
+            ("spooled", "spooled", 7),
             ("errors", "errors", 6),
             ("health", "health", 9),
+            ("job", "job", 20),
         ],
         "no runs recorded",
     )
+    footer(len(rows), offset, total, "runs", tz)
     return 0
 
 

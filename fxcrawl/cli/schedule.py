@@ -14,7 +14,7 @@ from fxcrawl.cli import params
 from fxcrawl.cli.core import Command, Group
 from fxcrawl.cli.database import open_database
 from fxcrawl.cli.errors import CommandError, UsageError
-from fxcrawl.cli.output import table
+from fxcrawl.cli.output import minutes, print_json, table
 
 if TYPE_CHECKING:
     from fxcrawl.schedule import Job
@@ -44,12 +44,15 @@ def run(db: str, path: Path) -> int:
     return 0
 
 
-@schedule.command("list", cls=Command, help="the jobs and their next run times")
+@schedule.command("list", cls=Command, help="the jobs and their next run times (with --db: their last run too)")
 @schedule_file
-def list_jobs(path: Path) -> int:
+@click.option("--db", metavar="URL", help="also show each job's last run and its health, from this database")
+@params.as_json
+def list_jobs(path: Path, db: str | None, as_json: bool) -> int:
     from fx168.site import SITE_TZ
 
     now = datetime.now(SITE_TZ)
+    jobs = load(path)
     rows = [
         {
             "job": job.name,
@@ -58,13 +61,24 @@ def list_jobs(path: Path) -> int:
             "next": f"{job.next_run(now):%Y-%m-%d %H:%M %z}",
             "options": json.dumps(job.options, ensure_ascii=False),
         }
-        for job in load(path)
+        for job in jobs
     ]
-    table(
-        rows,
-        [("job", "job", 20), ("trigger", "trigger", 40), ("next", "next run", 22), ("options", "options", 50)],
-        "no jobs",
-    )
+    columns = [("job", "job", 20), ("trigger", "trigger", 40), ("next", "next run", 22)]
+    if db is not None:
+        from storage import queries
+
+        with open_database(db).session() as session:
+            last = queries.last_runs(session, [job.name for job in jobs])
+        for row in rows:
+            run = last.get(row["job"])
+            row["last_run"] = run  # type: ignore[assignment]  # the JSON carries the whole run
+            row["last"] = f"{run['id']} {minutes(run['started_at'], 19)}" if run else "never"
+            row["health"] = (run["health"] or run["finish_reason"] or "running") if run else ""
+        columns += [("last", "last run", 25), ("health", "health", 9)]
+    if as_json:
+        print_json(rows)
+        return 0
+    table(rows, [*columns, ("options", "options", 50)], "no jobs")
     return 0
 
 

@@ -15,7 +15,8 @@ spool_dir = click.option(
     "--spool-dir",
     type=params.PATH,
     default=params.setting("FXCRAWL_SPOOL_DIR"),
-    help="spool root (default: $FXCRAWL_SPOOL_DIR, else beside the SQLite file or the per-user data folder)",
+    show_default="$FXCRAWL_SPOOL_DIR, else beside the SQLite file or the per-user data folder",
+    help="spool root",
 )
 
 
