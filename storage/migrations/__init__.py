@@ -10,6 +10,7 @@ process into a temporary folder. A database at ``HEAD_REVISION`` needs no script
 from __future__ import annotations
 
 import atexit
+import logging
 import shutil
 import tempfile
 from functools import lru_cache
@@ -22,6 +23,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
+
+logger = logging.getLogger(__name__)
 
 #: The newest revision in ``versions/``, compiled in so that checking a current database reads no
 #: script (tests/test_pipelines_migrations.py checks it against the scripts). A new migration
@@ -45,6 +48,7 @@ def script_location() -> Path:
     copy = Path(tempfile.mkdtemp(prefix="fxcrawl-migrations-"))
     atexit.register(shutil.rmtree, copy, ignore_errors=True)
     _copy_scripts(package, copy)
+    logger.info("migration scripts copied out of the zipped package into %s", copy)
     return copy
 
 
