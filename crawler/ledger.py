@@ -14,7 +14,7 @@ from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 from sqlalchemy import update
 
-from pipelines.database import database_for
+from pipelines.database import check_database, database_for
 from storage.db import Database
 from storage.health import HealthPolicy
 from storage.models import CrawlRun, utcnow
@@ -70,6 +70,7 @@ class RunRecorder:
         return recorder
 
     def spider_opened(self, spider: Spider) -> None:
+        check_database(self.database)  # one the crawl cannot use: no row, the spider closes (CloseSpider)
         crashed = close_crashed_runs(self.database, self.ledger)
         self.stats.set_value("fxcrawl/runs/marked_crashed", len(crashed))
         now = utcnow()

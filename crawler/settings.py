@@ -1,11 +1,13 @@
 """Scrapy settings for fxcrawl: a polite crawler of the live portal by default.
 
-fxcrawl's own settings are prefixed FXCRAWL_. This module is the one place that reads the
-environment (DATABASE_URL); components receive everything through ``from_crawler``.
+fxcrawl's own settings are prefixed FXCRAWL_. The values below are the defaults: the
+configuration file and the environment (crawler/config.py: ``fxcrawl.toml``, $FXCRAWL_CONFIG,
+$DATABASE_URL, …) are applied over them at the end of this module, the one place a crawl reads
+either; flags (``-s``, Scrapyd's ``setting=``) go over both. Components receive everything
+through ``from_crawler``.
 """
 
-import os
-
+from crawler import config as _config
 from fx168 import site
 
 BOT_NAME = "fxcrawl"
@@ -110,7 +112,11 @@ FXCRAWL_VERIFY_EVERY = 10
 #: Where the JSON API is called (None: the live API with the live site, else FXCRAWL_BASE_URL,
 #: as a replay server answers both).
 FXCRAWL_API_BASE_URL = None
-FXCRAWL_DATABASE_URL = os.environ.get("DATABASE_URL") or "sqlite:///data/fxcrawl.db"
+FXCRAWL_DATABASE_URL = "sqlite:///data/fxcrawl.db"
+#: The Redis that distributed crawls share (`fxcrawl seed`, `workers`, `crawl --distributed`).
+FXCRAWL_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: Where the archive of fetched pages is written (None: no archive).
+FXCRAWL_ARCHIVE_DIR = None
 FXCRAWL_TIMEZONE = site.SITE_TIMEZONE
 #: Items buffered before one batched write (2,000 measured faster than 500 and 1,000 on SQLite
 #: and PostgreSQL), and the longest an item waits in the buffer (s).
@@ -135,7 +141,7 @@ FXCRAWL_STORE_RETRY_BUDGET = 90.0
 #: Batches the database would not take wait here for replay, one subfolder per database identity
 #: (dialect, host, port, name; the resolved file for SQLite). Default: a `spool` folder beside the
 #: SQLite file, else the per-user data folder (platformdirs: ~/.local/share/fxcrawl/spool).
-FXCRAWL_SPOOL_DIR = os.environ.get("FXCRAWL_SPOOL_DIR") or None
+FXCRAWL_SPOOL_DIR = None
 #: The run ledger: a running crawl's row gets a heartbeat (and its counts so far) every HEARTBEAT
 #: seconds; an open row whose process is gone from this host, or whose heartbeat is older than
 #: STALE_AFTER seconds, is marked crashed by the next run or scheduler start.
@@ -176,3 +182,6 @@ REPLAY_OVERRIDES = {
     "CONCURRENT_REQUESTS": 16,
     "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
 }
+
+# The configuration file and the environment, over the defaults above (crawler/config.py).
+globals().update(_config.load().settings)

@@ -12,6 +12,7 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
+from crawler import config
 from crawler import settings as project_settings
 from storage import logsafety
 
@@ -19,6 +20,8 @@ from storage import logsafety
 def project_settings_with(overrides: dict[str, Any] | None = None, replay: bool = False) -> Settings:
     settings = Settings()
     settings.setmodule(project_settings, priority="project")
+    # the configuration file and the environment as they are now (the module read them when imported)
+    settings.setdict(config.load().settings, priority="project")
     if replay:
         settings.setdict(project_settings.REPLAY_OVERRIDES, priority="cmdline")
     settings.setdict(overrides or {}, priority="cmdline")

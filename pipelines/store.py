@@ -31,7 +31,7 @@ from twisted.internet import threads
 from twisted.internet.defer import Deferred
 from twisted.python.threadable import isInIOThread
 
-from pipelines.database import database_for
+from pipelines.database import check_database, database_for
 from storage.db import Database, is_transient
 from storage.frontier import RecrawlPolicy
 from storage.logsafety import redact_text
@@ -126,6 +126,7 @@ class StorePipeline:
         )
 
     def open_spider(self) -> None:
+        check_database(self.writer.database)  # one the crawl cannot use closes the spider here (CloseSpider)
         if self.spool.files() or self.spool.run_files():
             result = self.spool.replay(
                 self.write, lambda run_id, values: finish_run(self.writer.database, run_id, values)

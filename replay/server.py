@@ -38,8 +38,11 @@ from replay.drift import DriftKnobs, KeyRename, parse_kinds
 from replay.generator import GeneratedSite
 from replay.render import ROBOTS_TXT, api_envelope, v_js
 
-#: The bundled offline copy of the portal.
-FIXTURE_SITE = Path(__file__).resolve().parents[1] / "fixtures" / "site"
+#: The bundled offline copy of the portal: fixtures/site in a checkout, replay/site in an
+#: installed wheel (setup.py copies it there, without the golden files).
+_INSTALLED_SITE = Path(__file__).resolve().parent / "site"
+_CHECKOUT_SITE = Path(__file__).resolve().parents[1] / "fixtures" / "site"
+FIXTURE_SITE = _INSTALLED_SITE if _INSTALLED_SITE.is_dir() else _CHECKOUT_SITE
 
 
 class SiteSource(Protocol):

@@ -227,3 +227,53 @@ def replay_crawl_command(pages: int, spool: Path, *extra: str, db: str | None = 
         *extra,
     ]
     return [*command, "--db", db] if db else command
+
+
+GOLDEN_953 = FIXTURE_SITE / "search" / "现代" / "article" / "page-953.expected.json"
+#: What a copy of the project leaves out (caches, builds, the virtualenv, local data).
+_NOT_PROJECT = {".venv", ".git", "data", "build", "dist", "spool", "test-artifacts", ".scrapy"}
+
+
+def copy_project(target: Path) -> Path:
+    """The project's files in ``target`` (what a user builds a wheel or deploys an egg from), so a
+    build writes its build/ and *.egg-info there, not in the checkout."""
+    import shutil
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        return {
+            name
+            for name in names
+            if name in _NOT_PROJECT or name.endswith((".egg-info", "_cache", ".pyc")) or name == "__pycache__"
+        }
+
+    shutil.copytree(ROOT, target, ignore=ignored)
+    return target
+
+
+def assert_page_953_stored(database_url: str) -> None:
+    """Every result the parsers find on page 953 (its golden file) is stored: the article with its
+    title, and its search hit on page 953."""
+    import json
+
+    from sqlalchemy import select
+
+    from fx168 import site
+    from storage.db import Database
+    from storage.models import Article, SearchHit
+
+    golden = json.loads(GOLDEN_953.read_text(encoding="utf-8"))
+    expected = {site.canonical_url(hit["url"]): hit["title"] for hit in golden["hits"]}
+    assert expected
+    database = Database(database_url, create=False)
+    try:
+        with database.session() as session:
+            titles = dict(session.execute(select(Article.url, Article.title).where(Article.url.in_(expected))).all())
+            hits = set(
+                session.scalars(
+                    select(SearchHit.article_url).where(SearchHit.keyword == golden["keyword"], SearchHit.page == 953)
+                )
+            )
+    finally:
+        database.dispose()
+    assert titles == expected
+    assert hits == set(expected)

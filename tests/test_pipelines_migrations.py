@@ -1,5 +1,10 @@
 """Schemas come from Alembic migrations, and a crawl refuses a database at another version."""
 
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -62,3 +67,57 @@ def test_a_foreign_database_is_not_touched(sqlite_url: str) -> None:
     with pytest.raises(SchemaMismatch, match="no fxcrawl schema version"):
         database.prepare()
     assert set(inspect(database.engine).get_table_names()) == {"invoices"}
+
+
+def test_head_revision_is_the_newest_script() -> None:
+    assert migrations.scripts_head() == migrations.HEAD_REVISION, (
+        "a new migration in storage/migrations/versions/: set HEAD_REVISION in storage/migrations/__init__.py to it"
+    )
+
+
+def test_a_current_database_is_checked_without_reading_a_script(sqlite_url: str, monkeypatch) -> None:
+    Database(sqlite_url).prepare().dispose()
+
+    def no_scripts():
+        raise AssertionError("the scripts were read")
+
+    monkeypatch.setattr(migrations, "script_location", no_scripts)
+    Database(sqlite_url).prepare().dispose()
+
+
+ZIPPED_UPGRADE = """
+import sys
+from pathlib import Path
+from importlib import resources
+import storage
+from storage import migrations
+from storage.db import Database
+assert storage.__file__.startswith(sys.argv[1]), storage.__file__
+assert not isinstance(resources.files("storage.migrations"), Path)  # read from the archive
+database = Database(sys.argv[2]).prepare()
+print(migrations.current_revision(database.engine), migrations.scripts_head(), migrations.script_location())
+"""
+
+
+def test_the_migrations_run_from_a_zipped_package(tmp_path: Path) -> None:
+    """Scrapyd imports the project from a zipped egg: the scripts are copied out to run."""
+    root = Path(__file__).resolve().parents[1]
+    archive = tmp_path / "fxcrawl.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for package in ("storage", "fx168"):
+            for path in sorted((root / package).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    zipped.write(path, path.relative_to(root).as_posix())
+    url = f"sqlite:///{tmp_path / 'zipped.db'}"
+    result = subprocess.run(
+        [sys.executable, "-c", ZIPPED_UPGRADE, str(archive), url],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(archive)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    current, head, location = result.stdout.split()
+    assert current == head == migrations.HEAD_REVISION
+    assert not Path(location).exists()  # the copy is gone with the process

@@ -17,6 +17,7 @@ from pathlib import Path
 from conftest import ROOT
 from sqlalchemy import func, select
 
+from crawler import settings
 from replay.server import ReplayServer
 from storage.db import Database
 from storage.models import Article
@@ -56,7 +57,8 @@ def test_a_crawls_reactor_never_stalls_on_the_database(tmp_path: Path) -> None:
                 "-s",
                 "CONCURRENT_REQUESTS=16",
                 "-s",
-                'EXTENSIONS={"reactor_probe.ReactorStallProbe": 0}',
+                # beside the project's own (gc.freeze, the run ledger): -s replaces the whole dict
+                f"EXTENSIONS={json.dumps({**settings.EXTENSIONS, 'reactor_probe.ReactorStallProbe': 0})}",
                 "-s",
                 f"FXCRAWL_TEST_STALL_OUT={out}",
             ],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
 from fxcrawl.cli.articles import articles
@@ -30,8 +33,22 @@ from fxcrawl.cli.spool import spool
     context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
 )
 @click.version_option(package_name="fxcrawl", prog_name="fxcrawl", message="%(prog)s %(version)s")
-def fxcrawl() -> None:
-    pass
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="configuration file (TOML; default: $FXCRAWL_CONFIG, else ./fxcrawl.toml if there is one)",
+)
+def fxcrawl(config_file: Path | None) -> None:
+    from crawler.config import CONFIG_ENV, ConfigError, load
+
+    if config_file is not None:  # through the environment, so the crawls this command starts read it too
+        os.environ[CONFIG_ENV] = str(config_file.expanduser().resolve())
+    try:
+        load()
+    except ConfigError as exc:  # a file that cannot be read is refused before any command runs
+        raise click.UsageError(str(exc)) from None
 
 
 @click.command("completion", cls=Command, help="print the shell completion script (eval it in your shell's rc file)")

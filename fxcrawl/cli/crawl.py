@@ -89,7 +89,12 @@ def crawl() -> None:
 @click.option(
     "--distributed", is_flag=True, help="run as a worker sharing the job's frontier through Redis (see `fxcrawl seed`)"
 )
-@click.option("--redis-url", default=params.DEFAULT_REDIS_URL, help="Redis for --distributed")
+@click.option(
+    "--redis-url",
+    default=params.setting("FXCRAWL_REDIS_URL"),
+    show_default="$REDIS_URL, the configuration file's, or redis://127.0.0.1:6379/0",
+    help="Redis for --distributed",
+)
 def search(**options: Any) -> int:
     return run(Crawl(spider="search", **options))
 

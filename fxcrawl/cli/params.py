@@ -6,14 +6,14 @@ come from the project's settings are read only when a command runs, so `fxcrawl 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-DEFAULT_REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+#: Redis when neither a flag, $REDIS_URL nor the configuration file names one.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: The most rows a listing command prints (a bigger --limit is a typo, not a wish).
 MAX_LIMIT = 1_000_000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -91,12 +91,13 @@ PATH = click.Path(path_type=Path)
 
 
 def setting(name: str) -> Callable[[], Any]:
-    """A default read from the project's settings when the command runs (not when --help is shown)."""
+    """A default read when the command runs (not when --help is shown): the environment's or the
+    configuration file's value (crawler/config.py, read anew), else the project's settings."""
 
     def default() -> Any:
-        from crawler import settings
+        from crawler import config, settings
 
-        return getattr(settings, name)
+        return config.load().get(name, getattr(settings, name))
 
     return default
 
@@ -116,7 +117,7 @@ db = click.option(
     "--db",
     default=setting("FXCRAWL_DATABASE_URL"),
     metavar="URL",
-    show_default="$DATABASE_URL or sqlite:///data/fxcrawl.db",
+    show_default="$DATABASE_URL, the configuration file's, or sqlite:///data/fxcrawl.db",
     help="database URL",
 )
 as_json = click.option("--json", "as_json", is_flag=True, help="print one JSON array")
@@ -145,11 +146,16 @@ def settings_overrides(help: str | None = None) -> Callable[[F], F]:
 redis_job = options(
     click.option("--keyword", default="现代"),
     click.option("--job", help="the job's name (default: search:KEYWORD)"),
-    click.option("--redis-url", default=DEFAULT_REDIS_URL),
+    click.option(
+        "--redis-url",
+        default=setting("FXCRAWL_REDIS_URL"),
+        show_default="$REDIS_URL, the configuration file's, or redis://127.0.0.1:6379/0",
+        help="Redis of the shared frontier",
+    ),
     click.option(
         "--base-url",
         default=setting("FXCRAWL_BASE_URL"),
-        show_default="the live site, https://www.fx168news.com",
+        show_default="the configuration file's, or the live site",
         help="origin the workers fetch from",
     ),
 )

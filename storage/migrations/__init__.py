@@ -1,8 +1,21 @@
 """Schema versions through Alembic: a fresh database is built by the migrations, and a crawl
-refuses a database whose schema is behind or ahead of this code."""
+refuses a database whose schema is behind or ahead of this code.
+
+The migrations are this package's data (``env.py``, ``script.py.mako``, ``versions/``), so a
+wheel or an egg carries them. Alembic reads scripts from real files: installed as files they are
+read where they are; from a zipped egg (Scrapyd runs eggs zipped) they are copied out once per
+process into a temporary folder. A database at ``HEAD_REVISION`` needs no script at all.
+"""
 
 from __future__ import annotations
 
+import atexit
+import logging
+import shutil
+import tempfile
+from functools import lru_cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from alembic import command
@@ -11,20 +24,57 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
-ALEMBIC_DIR = Path(__file__).resolve().parents[1] / "alembic"
+logger = logging.getLogger(__name__)
+
+#: The newest revision in ``versions/``, compiled in so that checking a current database reads no
+#: script (tests/test_pipelines_migrations.py checks it against the scripts). A new migration
+#: moves it.
+HEAD_REVISION = "0005_fulltext"
+#: What Alembic reads from this package: the environment, the template and the revisions.
+_SCRIPT_SUFFIXES = (".py", ".mako")
 
 
 class SchemaMismatch(RuntimeError):
     """The database's schema is not the one this code writes; the message says what to run."""
 
 
+@lru_cache(maxsize=1)
+def script_location() -> Path:
+    """A folder holding env.py, script.py.mako and versions/: this package's own folder when it is
+    installed as files, else (a zipped egg) a copy made for this process and removed at its exit."""
+    package = resources.files(__name__)
+    if isinstance(package, Path):
+        return package
+    copy = Path(tempfile.mkdtemp(prefix="fxcrawl-migrations-"))
+    atexit.register(shutil.rmtree, copy, ignore_errors=True)
+    _copy_scripts(package, copy)
+    logger.info("migration scripts copied out of the zipped package into %s", copy)
+    return copy
+
+
+def _copy_scripts(source: Traversable, target: Path) -> None:
+    for entry in source.iterdir():
+        if entry.is_dir():
+            if entry.name != "__pycache__":
+                (target / entry.name).mkdir()
+                _copy_scripts(entry, target / entry.name)
+        elif entry.name.endswith(_SCRIPT_SUFFIXES):
+            (target / entry.name).write_bytes(entry.read_bytes())
+
+
 def alembic_config() -> Config:
     config = Config()
-    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.set_main_option("script_location", str(script_location()))
     return config
 
 
 def head_revision() -> str:
+    """The schema this code writes (no script is read)."""
+    return HEAD_REVISION
+
+
+def scripts_head() -> str:
+    """The head revision the scripts in versions/ declare."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "no migrations found"
     return head

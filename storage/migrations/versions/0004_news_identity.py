@@ -17,6 +17,7 @@ when it was written, whatever the site description says later.
 
 import re
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
@@ -162,7 +163,7 @@ def _merge(bind: sa.Connection, articles: sa.Table, revisions: sa.Table, gone: i
 
 
 def _rename_url(
-    bind: sa.Connection, table: sa.Table, column: sa.Column, old: str, new: str, key: tuple[str, ...]
+    bind: sa.Connection, table: sa.Table, column: sa.Column[Any], old: str, new: str, key: tuple[str, ...]
 ) -> None:
     """Rows of ``old`` move to ``new``; where ``new`` already has the row (same key), the old one goes."""
     for row in bind.execute(sa.select(table).where(column == old)).mappings():

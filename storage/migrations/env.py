@@ -1,7 +1,8 @@
 """Alembic environment: fxcrawl's models are the target; the connection comes from fxcrawl.
 
 ``storage.migrations`` hands a live connection in ``config.attributes["connection"]``; the
-plain ``alembic`` command line uses ``-x url=…`` or $DATABASE_URL instead.
+plain ``alembic`` command line (``script_location = "storage:migrations"`` in pyproject.toml)
+uses ``-x url=…`` or $DATABASE_URL instead. Alembic runs this file as a script, never imported.
 """
 
 import os
