@@ -3,7 +3,7 @@ killed with SIGKILL at a random moment, ten times with different seeds; ``reconc
 (itself killed mid-way in half of them, then run again). Every article is stored exactly once,
 and after the reconcile nothing is fetched twice, nor anything fetched that was already stored.
 
-Protocol (README, "When things go wrong"): the surviving worker finishes what the shared queue
+Protocol (docs/operations.md, "When things go wrong"): the surviving worker finishes what the shared queue
 holds; then ``reconcile`` queues what the killed one had taken; a worker fetches it.
 """
 

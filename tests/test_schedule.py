@@ -151,8 +151,8 @@ def test_sigterm_stops_the_scheduler_after_the_running_crawl_has_flushed(tmp_pat
     assert 0 < stored == run.stats["fxcrawl/pages/detail"] < 300  # flushed: every parsed article is stored
 
 
-def test_the_readmes_example_schedule_loads_with_its_latest_job(tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+def test_the_operations_pages_example_schedule_loads_with_its_latest_job(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text(encoding="utf-8")
     example = readme.split("```toml\n# schedule.toml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "schedule.toml"
     path.write_text(example, encoding="utf-8")
