@@ -75,6 +75,7 @@ def test_a_crawls_reactor_never_stalls_on_the_database(tmp_path: Path) -> None:
     database.dispose()
     stall = json.loads(out.read_text())
     report = json.dumps(stall, indent=1, ensure_ascii=False)
+    print(report)  # the figures behind the note in docs/benchmarks.md, in the test log (pytest -s or -rP)
     assert stall["ticks"] > 100, report
     # The reactor is never caught waiting on a statement, a lock or a commit: before the store's
     # writer became the frontier's only writer, it was, hundreds of times a crawl (BEGIN IMMEDIATE
