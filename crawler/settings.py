@@ -161,6 +161,19 @@ FXCRAWL_HEALTH_MIN_HITS_RATIO = 0.5
 FXCRAWL_HEALTH_MAX_SILENCE = 2 * 86400
 FXCRAWL_HEALTH_HISTORY = 10
 
+#: Alerts of a one-shot `fxcrawl crawl` (fxcrawl/alerts.py; the scheduler alerts for its jobs): an
+#: unhealthy or crashed run POSTs its summary as JSON to WEBHOOK and/or runs COMMAND (a shell-quoted
+#: string) with it on stdin. The webhook is tried ATTEMPTS times, pauses doubling from RETRY_WAIT
+#: seconds (at most 30), TIMEOUT seconds each.
+FXCRAWL_ALERT_WEBHOOK = os.environ.get("FXCRAWL_ALERT_WEBHOOK") or None
+FXCRAWL_ALERT_COMMAND = os.environ.get("FXCRAWL_ALERT_COMMAND") or None
+FXCRAWL_ALERT_ATTEMPTS = 5
+FXCRAWL_ALERT_RETRY_WAIT = 1.0
+FXCRAWL_ALERT_TIMEOUT = 10.0
+#: A one-shot crawl writes the Prometheus series (fxcrawl/metrics.py) here once it has ended, in the
+#: node exporter's textfile-collector format; None: not written.
+FXCRAWL_METRICS_TEXTFILE = os.environ.get("FXCRAWL_METRICS_TEXTFILE") or None
+
 #: Applied on top of the above when crawling the loopback replay server: no throttling.
 REPLAY_OVERRIDES = {
     "AUTOTHROTTLE_ENABLED": False,
