@@ -76,6 +76,7 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "crawler.memory.FreezeStartupObjects": 100,
     "crawler.ledger.RunRecorder": 500,
+    "crawler.progress.CrawlProgress": 600,
 }
 SPIDER_MIDDLEWARES = {
     "crawler.middlewares.IncrementalMiddleware": 550,
@@ -160,6 +161,11 @@ FXCRAWL_HEALTH_MAX_ERROR_RATE = 0.2
 FXCRAWL_HEALTH_MIN_HITS_RATIO = 0.5
 FXCRAWL_HEALTH_MAX_SILENCE = 2 * 86400
 FXCRAWL_HEALTH_HISTORY = 10
+
+#: Progress of a crawl (crawler/progress.py): "auto" (a live line when stderr is a terminal and
+#: LOG_LEVEL is not ERROR, else an INFO line every INTERVAL seconds), "live", "log" or "off".
+FXCRAWL_PROGRESS = "auto"
+FXCRAWL_PROGRESS_INTERVAL = 30.0
 
 #: Alerts of a one-shot `fxcrawl crawl` (fxcrawl/alerts.py; the scheduler alerts for its jobs): an
 #: unhealthy or crashed run POSTs its summary as JSON to WEBHOOK and/or runs COMMAND (a shell-quoted
