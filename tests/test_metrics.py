@@ -161,3 +161,18 @@ def test_every_series_is_in_the_readmes_table() -> None:
         assert f"| {kind} |" in row, name
         for label in filter(None, labels.split(", ")):
             assert f"`{label}`" in row, (name, label)
+
+
+def test_the_grafana_dashboard_reads_only_documented_series() -> None:
+    import json
+    import re
+
+    dashboard = json.loads((ROOT / "docs" / "grafana-fxcrawl.json").read_text(encoding="utf-8"))
+    documented = {name for name, _, _, _ in METRICS}
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"fxcrawl_[a-z_]+", target["expr"])
+    }
+    assert used and used <= documented, used - documented
