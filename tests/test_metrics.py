@@ -176,3 +176,21 @@ def test_the_grafana_dashboard_reads_only_documented_series() -> None:
         for name in re.findall(r"fxcrawl_[a-z_]+", target["expr"])
     }
     assert used and used <= documented, used - documented
+
+
+def test_a_metrics_port_in_use_is_refused_before_any_job_runs(tmp_path: Path) -> None:
+    path = tmp_path / "schedule.toml"
+    path.write_text('[jobs.a]\ninterval = "1s"\nkeyword = "现代"\nreplay = true\n', encoding="utf-8")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        db = f"sqlite:///{tmp_path / 'fx.db'}"
+        done = subprocess.run(
+            [*FXCRAWL, "schedule", "run", "--file", str(path), "--db", db, "--metrics-port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1 and f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr
+    assert "job a: starting" not in done.stderr
