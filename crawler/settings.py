@@ -163,8 +163,9 @@ FXCRAWL_HEALTH_MAX_SILENCE = 2 * 86400
 FXCRAWL_HEALTH_HISTORY = 10
 
 #: Progress of a crawl (crawler/progress.py): "auto" (a live line when stderr is a terminal and
-#: LOG_LEVEL is not ERROR, else an INFO line every INTERVAL seconds), "live", "log" or "off".
-FXCRAWL_PROGRESS = "auto"
+#: LOG_LEVEL is not ERROR, else an INFO line every INTERVAL seconds), "live", "log" or "off"
+#: (the scheduler sets $FXCRAWL_PROGRESS=log for its crawls: several live lines would fight).
+FXCRAWL_PROGRESS = os.environ.get("FXCRAWL_PROGRESS") or "auto"
 FXCRAWL_PROGRESS_INTERVAL = 30.0
 
 #: Alerts of a one-shot `fxcrawl crawl` (fxcrawl/alerts.py; the scheduler alerts for its jobs): an

@@ -168,9 +168,11 @@ class Runner:
         if self.stopping.is_set():
             return 0
         logger.info("job %s: starting %s", job.name, " ".join(job.command()[3:]))
-        # The child alerts nothing itself (the scheduler does, after it exits, killed or not).
+        # The child alerts nothing itself (the scheduler does, after it exits, killed or not), and
+        # logs its progress rather than drawing a live line (jobs may run at once, on one terminal).
         env = {**os.environ, "DATABASE_URL": self.database_url}
         env.update(FXCRAWL_ALERT_WEBHOOK="", FXCRAWL_ALERT_COMMAND="")
+        env.setdefault("FXCRAWL_PROGRESS", "log")
         child = subprocess.Popen(job.command(), env=env)
         with self.lock:
             self.children.add(child)
