@@ -33,6 +33,7 @@ from benchmarks.common import POSTGRES_ADMIN_URL, Row, verdict
 from storage import browse, fulltext
 from storage.db import Database
 from storage.models import Article, Source
+from storage.progress import Progress, RateMeter, format_progress
 from storage.queries import article_json
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "search-large.json"
@@ -121,6 +122,7 @@ def fill(database: Database, n: int, batch: int = 5000, progress: Callable[[str]
     maker = TextMaker()
     now = datetime.now(UTC)
     started = time.perf_counter()
+    meter = RateMeter()
     with database.engine.begin() as connection:
         connection.execute(
             insert(Source),
@@ -130,8 +132,12 @@ def fill(database: Database, n: int, batch: int = 5000, progress: Callable[[str]
         rows = article_rows(maker, start, min(n, start + batch), now)
         with database.engine.begin() as connection:
             connection.execute(insert(Article), rows)
-        if (start // batch) % 20 == 0:
-            progress(f"  {start + len(rows):,} articles ({time.perf_counter() - started:.0f} s)")
+        done = start + len(rows)
+        rate = meter.update(time.perf_counter(), done)
+        if (start // batch) % 20 == 0 or done == n:
+            elapsed = time.perf_counter() - started
+            line = Progress(done, n, new=done, elapsed=elapsed, rate=rate, unit="articles", label="generating")
+            progress(f"  {format_progress(line)}")
     rows_s = time.perf_counter() - started
     started = time.perf_counter()
     with database.engine.begin() as connection:

@@ -67,6 +67,10 @@ KEYS = (
     Key("site", "concurrency", "CONCURRENT_REQUESTS_PER_DOMAIN", int),
     Key("site", "autothrottle", "AUTOTHROTTLE_ENABLED", bool),
     Key("site", "timeout", "DOWNLOAD_TIMEOUT", float),
+    Key("progress", "mode", "FXCRAWL_PROGRESS", str, env="FXCRAWL_PROGRESS"),
+    Key("alerts", "webhook", "FXCRAWL_ALERT_WEBHOOK", str, env="FXCRAWL_ALERT_WEBHOOK"),
+    Key("alerts", "command", "FXCRAWL_ALERT_COMMAND", str, env="FXCRAWL_ALERT_COMMAND"),
+    Key("metrics", "textfile", "FXCRAWL_METRICS_TEXTFILE", str, env="FXCRAWL_METRICS_TEXTFILE", path=True),
 )
 #: The table of any other setting, by its Scrapy name.
 FREE_TABLE = "settings"

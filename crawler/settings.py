@@ -86,6 +86,7 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "crawler.memory.FreezeStartupObjects": 100,
     "crawler.ledger.RunRecorder": 500,
+    "crawler.progress.CrawlProgress": 600,
 }
 SPIDER_MIDDLEWARES = {
     "crawler.middlewares.IncrementalMiddleware": 550,
@@ -174,6 +175,25 @@ FXCRAWL_HEALTH_MAX_ERROR_RATE = 0.2
 FXCRAWL_HEALTH_MIN_HITS_RATIO = 0.5
 FXCRAWL_HEALTH_MAX_SILENCE = 2 * 86400
 FXCRAWL_HEALTH_HISTORY = 10
+
+#: Progress of a crawl (crawler/progress.py): "auto" (a live line when stderr is a terminal and
+#: LOG_LEVEL is not ERROR, else an INFO line every INTERVAL seconds), "live", "log" or "off"
+#: (the scheduler sets $FXCRAWL_PROGRESS=log for its crawls: several live lines would fight).
+FXCRAWL_PROGRESS = "auto"
+FXCRAWL_PROGRESS_INTERVAL = 30.0
+
+#: Alerts of a one-shot `fxcrawl crawl` (fxcrawl/alerts.py; the scheduler alerts for its jobs): an
+#: unhealthy or crashed run POSTs its summary as JSON to WEBHOOK and/or runs COMMAND (a shell-quoted
+#: string) with it on stdin. The webhook is tried ATTEMPTS times, pauses doubling from RETRY_WAIT
+#: seconds (at most 30), TIMEOUT seconds each.
+FXCRAWL_ALERT_WEBHOOK = None
+FXCRAWL_ALERT_COMMAND = None
+FXCRAWL_ALERT_ATTEMPTS = 5
+FXCRAWL_ALERT_RETRY_WAIT = 1.0
+FXCRAWL_ALERT_TIMEOUT = 10.0
+#: A one-shot crawl writes the Prometheus series (fxcrawl/metrics.py) here once it has ended, in the
+#: node exporter's textfile-collector format; None: not written.
+FXCRAWL_METRICS_TEXTFILE = None
 
 #: Applied on top of the above when crawling the loopback replay server: no throttling.
 REPLAY_OVERRIDES = {

@@ -97,24 +97,30 @@ class Frontier:
             rows = select_in(session, _KNOWN, FrontierEntry.url, list(dict.fromkeys(urls)))
         return {row[0]: KnownURL(*row) for row in rows}
 
+    def _owed(self, now: datetime) -> Any:
+        return or_(
+            FrontierEntry.state == DISCOVERED,
+            (FrontierEntry.state == FAILED)
+            & (FrontierEntry.attempts < self.policy.max_attempts)
+            & ((FrontierEntry.next_fetch_at.is_(None)) | (FrontierEntry.next_fetch_at <= now)),
+        )
+
     def pending(self, now: datetime | None = None, limit: int = 100_000) -> list[KnownURL]:
         """URLs still to fetch: discovered and never fetched, or failed and due for another attempt."""
-        now = now or utcnow()
         query = (
             select(*_KNOWN)
-            .where(
-                or_(
-                    FrontierEntry.state == DISCOVERED,
-                    (FrontierEntry.state == FAILED)
-                    & (FrontierEntry.attempts < self.policy.max_attempts)
-                    & ((FrontierEntry.next_fetch_at.is_(None)) | (FrontierEntry.next_fetch_at <= now)),
-                )
-            )
+            .where(self._owed(now or utcnow()))
             .order_by(FrontierEntry.discovered_at, FrontierEntry.id)
             .limit(limit)
         )
         with self.database.session() as session:
             return [KnownURL(*row) for row in session.execute(query)]
+
+    def owed_count(self, now: datetime | None = None) -> int:
+        """How many URLs ``pending`` would return without a limit (the fxcrawl_frontier_owed gauge)."""
+        query = select(func.count(FrontierEntry.id)).where(self._owed(now or utcnow()))
+        with self.database.session() as session:
+            return int(session.scalar(query) or 0)
 
 
 @cache

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -225,3 +225,16 @@ def one_line(exc: BaseException | None) -> str:
     """An error's first line, for a log line or a health reason (its type when it says nothing)."""
     text = str(exc).strip() if exc is not None else ""
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def counts_of_processes(database: Database, host: str, pids: Sequence[int], since: datetime) -> dict[str, int]:
+    """The summed counts (by column) of the runs that processes ``pids`` on ``host`` opened since
+    ``since``: several workers' totals so far, as their heartbeats (and final rows) recorded them."""
+    if not pids:
+        return {count.column: 0 for count in RUN_COUNTS}
+    columns = [func.coalesce(func.sum(getattr(CrawlRun, count.column)), 0) for count in RUN_COUNTS]
+    with database.session() as session:
+        row = session.execute(
+            select(*columns).where(CrawlRun.host == host, CrawlRun.pid.in_(list(pids)), CrawlRun.started_at >= since)
+        ).one()
+    return {count.column: int(value) for count, value in zip(RUN_COUNTS, row, strict=True)}

@@ -174,10 +174,25 @@ def test_defaults_are_argparses() -> None:
     assert upgrade.revision == "head"
 
 
-HEAVY = ("sqlalchemy", "scrapy", "twisted", "storage", "pipelines", "replay", "psycopg", "redis", "apscheduler")
+HEAVY = (
+    "sqlalchemy",
+    "scrapy",
+    "twisted",
+    "storage",
+    "pipelines",
+    "replay",
+    "psycopg",
+    "redis",
+    "apscheduler",
+    "prometheus_client",
+    "rich",
+    "tenacity",
+)
 
 
-@pytest.mark.parametrize("args", [["--help"], ["crawl", "search", "--help"], ["articles", "list", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["crawl", "search", "--help"], ["articles", "list", "--help"], ["schedule", "run", "--help"]]
+)
 def test_help_imports_neither_the_store_nor_scrapy(args: list[str]) -> None:
     probe = (
         "import json, sys\n"

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -377,3 +378,33 @@ def test_a_worker_killed_holding_a_walks_first_page_leaves_it_owed_for_reconcile
         assert stored(sqlite_url) == (20, 20)
         again = reconcile(redis_job, sqlite_url, redis_server_url, site_server.base_url)
         assert "queued 0 URLs" in again.stdout, again.stdout  # the walk's pages are read: nothing owed
+
+
+def test_workers_start_shows_one_combined_total_and_serves_metrics(
+    postgres_url: str, redis_server_url: str, redis_job: str, tmp_path: Path
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    Database(postgres_url).prepare().dispose()
+    with ReplayServer("--generate", "20", "--delay", "0.02") as server:
+        seed(redis_job, postgres_url, redis_server_url, server.base_url, "1-10,11-20")
+        command = [*FXCRAWL, "workers", "start", "2", "--job", redis_job, "--db", postgres_url]
+        command += ["--redis-url", redis_server_url, "--base-url", server.base_url, "--log-level", "INFO"]
+        command += [*FAST, "-s", "FXCRAWL_PROGRESS_INTERVAL=0.5", "--metrics-port", str(port)]
+        started = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        families: set[str] = set()
+        while started.poll() is None:
+            with contextlib.suppress(OSError):
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+                families |= {family.name for family in text_string_to_metric_families(text)}
+            time.sleep(0.3)
+        _, err = started.communicate(timeout=300)
+    assert started.returncode == 0, err[-3000:]
+    lines = [line for line in err.splitlines() if line.startswith("fxcrawl: progress")]
+    assert len(lines) >= 2, err[-3000:]
+    assert lines[-1].startswith(f"fxcrawl: progress (done): {redis_job} (0/2 workers) 220/220 pages (100%) · new 200")
+    assert "[crawler.progress] INFO: progress" in err  # each worker logs its own line as well
+    assert {"fxcrawl_queue_requests", "fxcrawl_pages", "fxcrawl_runs_running"} <= families

@@ -46,6 +46,9 @@ class Crawl:
     redis_url: str = params.DEFAULT_REDIS_URL
     channels: str = "001"
     no_express: bool = False
+    alert_webhook: str | None = None
+    alert_command: str | None = None
+    metrics_textfile: Path | None = None
 
     @property
     def job_name(self) -> str:
@@ -73,6 +76,18 @@ crawl_options = params.options(
         help=f"without --job: skip (exit {EXIT_SKIPPED}) rather than wait while another crawl of the spider runs",
     ),
     params.settings_overrides("override a Scrapy or fxcrawl setting"),
+    click.option(
+        "--alert-webhook", metavar="URL", help="an unhealthy or crashed run POSTs its summary here (JSON, retried)"
+    ),
+    click.option(
+        "--alert-command", metavar="COMMAND", help="an unhealthy or crashed run runs this, its summary on stdin"
+    ),
+    click.option(
+        "--metrics-textfile",
+        type=params.PATH,
+        metavar="PATH",
+        help="write the Prometheus series here at the end (textfile-collector format)",
+    ),
 )
 
 
@@ -163,12 +178,34 @@ def checked_settings(request: Crawl) -> dict[str, Any]:
     overrides: dict[str, Any] = {"FXCRAWL_DATABASE_URL": request.db, "LOG_LEVEL": request.log_level}
     if request.job:
         overrides["FXCRAWL_JOB"] = request.job
+    if request.alert_webhook:
+        overrides["FXCRAWL_ALERT_WEBHOOK"] = request.alert_webhook
+    if request.alert_command:
+        overrides["FXCRAWL_ALERT_COMMAND"] = request.alert_command
+    if request.metrics_textfile:
+        overrides["FXCRAWL_METRICS_TEXTFILE"] = str(request.metrics_textfile)
     for assignment in request.overrides:
         name, sep, value = assignment.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"--set takes NAME=VALUE, not {assignment!r}")
         overrides[name.strip()] = setting_value(name.strip(), value)
+    check_observability(overrides)
     return overrides
+
+
+def check_observability(overrides: dict[str, Any]) -> None:
+    """The alert webhook and command, and the metrics textfile's folder, refused before any work."""
+    from fxcrawl.alerts import AlertTarget
+    from fxcrawl.run import project_settings_with
+
+    settings = project_settings_with(overrides)
+    try:
+        AlertTarget.from_settings(settings)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    textfile = settings.get("FXCRAWL_METRICS_TEXTFILE")
+    if textfile and not Path(textfile).resolve().parent.is_dir():
+        raise UsageError(f"--metrics-textfile {textfile}: its folder does not exist")
 
 
 def setting_value(name: str, value: str) -> Any:
@@ -231,13 +268,36 @@ def crawl_and_report(request: Crawl, overrides: dict[str, Any]) -> int:
             spider = DistributedSearchSpider
         result = run_crawl(spider, settings, **spider_arguments(request))
     code = report(request, result.run_id, result.stats)
-    if code:
-        return code
-    if not result.ok:
+    if not code and not result.ok:
         why = "unhealthy" if result.stats.get("fxcrawl/health") == "unhealthy" else result.finish_reason
         print(f"fxcrawl: crawl did not end cleanly ({why}); see the log above", file=sys.stderr)
-        return EXIT_FAILED
-    return 0
+        code = EXIT_FAILED
+    after_crawl(request, settings, result.run_id, code)
+    return code
+
+
+def after_crawl(request: Crawl, settings: Any, run_id: int | None, code: int) -> None:
+    """Once the reactor has stopped: the alert for a bad run, then the metrics textfile. Neither
+    changes the crawl's exit code; a failure of either is said on stderr."""
+    from fxcrawl.alerts import AlertTarget, alert_for_run
+
+    target = AlertTarget.from_settings(settings)
+    if target and code != 0:
+        result = alert_for_run(target, request.db, run_id, job=request.job_name, exit_code=code)
+        if result and result.failed:
+            print(f"fxcrawl: the alert could not be sent by {', '.join(result.failed)} (see the log)", file=sys.stderr)
+    textfile = settings.get("FXCRAWL_METRICS_TEXTFILE")
+    if textfile:
+        from crawler import settings as project
+        from fxcrawl.metrics import AlertCollector, StoreCollector, registry_with, write_textfile
+
+        store = StoreCollector(request.db, settings.get("FXCRAWL_SPOOL_DIR") or project.FXCRAWL_SPOOL_DIR)
+        try:
+            write_textfile(Path(textfile), registry_with(store, AlertCollector()))
+        except OSError as exc:
+            print(f"fxcrawl: could not write the metrics textfile {textfile}: {exc}", file=sys.stderr)
+        finally:
+            store.close()
 
 
 def report(request: Crawl, run_id: int | None, stats: dict[str, Any]) -> int:

@@ -97,6 +97,7 @@ def workers() -> None:
 @click.argument("count", metavar="N", type=params.POSITIVE)
 @params.log_level
 @params.settings_overrides()
+@params.metrics_port
 def start(
     db: str,
     keyword: str,
@@ -106,17 +107,71 @@ def start(
     count: int,
     log_level: str,
     overrides: tuple[str, ...],
+    metrics_port: int,
 ) -> int:
     import subprocess
 
+    from storage.models import utcnow
+
     check_base_url(base_url)
+    name = job_name(job, keyword)
     command = [sys.executable, "-m", "fxcrawl.cli", "crawl", "search", "--distributed", "--keyword", keyword]
     command += ["--db", db, "--redis-url", redis_url, "--base-url", base_url, "--log-level", log_level]
     if job:
         command += ["--job", job]
     for assignment in overrides:
         command += ["--set", assignment]
+    given = {assignment.partition("=")[0].strip() for assignment in overrides}
+    interval = progress_interval(overrides)
+    live = live_line(log_level)
+    # The combined line replaces the workers' own on a terminal; a heartbeat every 2 s keeps it current.
+    command += ["--set", f"FXCRAWL_PROGRESS={'off' if live else 'log'}"] if "FXCRAWL_PROGRESS" not in given else []
+    command += ["--set", "FXCRAWL_RUN_HEARTBEAT=2"] if "FXCRAWL_RUN_HEARTBEAT" not in given else []
+    import redis
+
+    # No ping: a Redis that is down is the workers' to ride out (FXCRAWL_REDIS_MAX_OUTAGE); the line says less.
+    server = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+    metrics = serve_worker_metrics(metrics_port, db, server, name) if metrics_port else None
+    since = utcnow()
     processes = [subprocess.Popen(command) for _ in range(count)]
-    codes = [process.wait() for process in processes]
+    from fxcrawl.workers import CombinedProgress, watch
+
+    progress = CombinedProgress(db, name, server, [process.pid for process in processes], since)
+    try:
+        codes = watch(processes, progress, interval, live)
+    finally:
+        progress.close()
+        if metrics is not None:
+            metrics.shutdown()
     print(f"{count} workers finished; exit codes {codes}", file=sys.stderr)
     return 1 if any(code != 0 for code in codes) else 0
+
+
+def progress_interval(overrides: tuple[str, ...]) -> float:
+    """FXCRAWL_PROGRESS_INTERVAL as the workers get it (a --set, else the project's setting)."""
+    from crawler import settings as project
+
+    for assignment in reversed(overrides):
+        name, _, value = assignment.partition("=")
+        if name.strip() == "FXCRAWL_PROGRESS_INTERVAL":
+            try:
+                return float(value)
+            except ValueError:
+                raise UsageError(f"-s FXCRAWL_PROGRESS_INTERVAL={value!r}: takes a float") from None
+    return float(project.FXCRAWL_PROGRESS_INTERVAL)
+
+
+def live_line(log_level: str) -> bool:
+    from crawler.progress import live_wanted
+
+    return live_wanted("auto", log_level)
+
+
+def serve_worker_metrics(port: int, db: str, server: Any, job: str) -> Any:
+    from crawler import settings as project
+    from fxcrawl.metrics import QueueCollector, StoreCollector, registry_with, serve
+
+    try:
+        return serve(port, registry_with(StoreCollector(db, project.FXCRAWL_SPOOL_DIR), QueueCollector(server, job)))
+    except OSError as exc:
+        raise CommandError(f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror or exc}") from None

@@ -142,6 +142,15 @@ def settings_overrides(help: str | None = None) -> Callable[[F], F]:
     return click.option("-s", "--set", "overrides", multiple=True, metavar="NAME=VALUE", help=help)
 
 
+metrics_port = click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    envvar="FXCRAWL_METRICS_PORT",
+    show_envvar=True,
+    help="serve Prometheus /metrics on 127.0.0.1:PORT (0: off)",
+)
+
 #: The options of a job shared through Redis: `seed`, `reconcile` and `workers start`.
 redis_job = options(
     click.option("--keyword", default="现代"),

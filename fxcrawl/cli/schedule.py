@@ -17,6 +17,7 @@ from fxcrawl.cli.errors import CommandError, UsageError
 from fxcrawl.cli.output import minutes, print_json, table
 
 if TYPE_CHECKING:
+    from fxcrawl.alerts import AlertTarget
     from fxcrawl.schedule import Job
 
 schedule_file = click.option(
@@ -32,16 +33,32 @@ def schedule() -> None:
 @schedule.command("run", cls=Command, help="run jobs on their schedule until SIGTERM")
 @params.db
 @schedule_file
-def run(db: str, path: Path) -> int:
+@params.metrics_port
+def run(db: str, path: Path, metrics_port: int) -> int:
     import logging
 
     from fxcrawl.schedule import Runner, run_scheduler
 
     jobs = load(path)
+    runner = Runner(db, default_alert())
     close_crashed(db)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
-    run_scheduler(jobs, Runner(db))
+    try:
+        run_scheduler(jobs, runner, metrics_port)
+    except OSError as exc:  # the metrics port is taken: refused before any job runs
+        raise CommandError(f"cannot serve metrics on 127.0.0.1:{metrics_port}: {exc.strerror or exc}") from None
     return 0
+
+
+def default_alert() -> AlertTarget | None:
+    """Alerts for jobs that name none: FXCRAWL_ALERT_WEBHOOK / FXCRAWL_ALERT_COMMAND (settings, environment)."""
+    from fxcrawl.alerts import AlertTarget
+    from fxcrawl.run import project_settings_with
+
+    try:
+        return AlertTarget.from_settings(project_settings_with()) or None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 @schedule.command("list", cls=Command, help="the jobs and their next run times (with --db: their last run too)")
@@ -93,7 +110,10 @@ def once(db: str, path: Path, job: str) -> int:
     if job not in jobs:
         raise UsageError(f"no job {job!r} in {path} (jobs: {', '.join(jobs)})")
     close_crashed(db)
-    return Runner(db).run(jobs[job])
+    runner = Runner(db, default_alert())
+    code = runner.run(jobs[job])
+    runner.wait_for_alerts()
+    return code
 
 
 def load(path: Path) -> list[Job]:
