@@ -37,10 +37,10 @@ class ArchiveMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchiveMiddleware:
         if not crawler.settings.getbool("FXCRAWL_ARCHIVE_ENABLED", True):
-            raise NotConfigured("archiving is off (FXCRAWL_ARCHIVE_ENABLED)")
+            raise NotConfigured  # (without a message: Scrapy says nothing of a component turned off)
         store = store_for(crawler)
         if store.archive is None:
-            raise NotConfigured("the store keeps no archive")
+            raise NotConfigured
         return cls(store)
 
     def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
