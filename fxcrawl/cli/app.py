@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from fxcrawl.cli.archive import archive, reparse
 from fxcrawl.cli.articles import articles
 from fxcrawl.cli.check_live import check_live
 from fxcrawl.cli.core import Program
@@ -47,6 +48,8 @@ for command in (
     workers,
     db_group,
     spool,
+    archive,
+    reparse,
     fixtures,
 ):
     fxcrawl.add_command(command)

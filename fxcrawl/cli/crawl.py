@@ -40,6 +40,8 @@ class Crawl:
     no_wait: bool
     overrides: tuple[str, ...]
     max_pages: int | None
+    archive_dir: Path | None = None
+    no_archive: bool = False
     keyword: str = "现代"
     pages: str | None = None
     distributed: bool = False
@@ -72,6 +74,8 @@ crawl_options = params.options(
         is_flag=True,
         help=f"without --job: skip (exit {EXIT_SKIPPED}) rather than wait while another crawl of the spider runs",
     ),
+    params.archive_dir,
+    click.option("--no-archive", is_flag=True, help="keep no WARC archive of the pages fetched"),
     params.settings_overrides("override a Scrapy or fxcrawl setting"),
 )
 
@@ -158,6 +162,10 @@ def checked_settings(request: Crawl) -> dict[str, Any]:
     overrides: dict[str, Any] = {"FXCRAWL_DATABASE_URL": request.db, "LOG_LEVEL": request.log_level}
     if request.job:
         overrides["FXCRAWL_JOB"] = request.job
+    if request.archive_dir:
+        overrides["FXCRAWL_ARCHIVE_DIR"] = str(request.archive_dir)
+    if request.no_archive:
+        overrides["FXCRAWL_ARCHIVE_ENABLED"] = False
     for assignment in request.overrides:
         name, sep, value = assignment.partition("=")
         if not sep or not name.strip():

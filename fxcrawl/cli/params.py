@@ -125,3 +125,11 @@ redis_job = options(
     click.option("--redis-url", default=DEFAULT_REDIS_URL),
     click.option("--base-url", default=setting("FXCRAWL_BASE_URL"), help="origin the workers fetch from"),
 )
+
+
+archive_dir = click.option(
+    "--archive-dir",
+    type=PATH,
+    default=setting("FXCRAWL_ARCHIVE_DIR"),
+    help="the WARC archive (default: $FXCRAWL_ARCHIVE_DIR, else an `archive` folder beside the SQLite file)",
+)

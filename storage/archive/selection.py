@@ -64,7 +64,7 @@ def selected_pages(
     canonical: Callable[[str], str] = lambda url: url,
 ) -> Iterator[tuple[ArchiveFile, ArchivedPage]]:
     """The selected pages with their payloads, file by file; what is left out is counted."""
-    originals = _PayloadIndex(database)
+    originals = PayloadIndex(database)
     for file in reparse_order(directory, selection):
         for page in iter_pages(file.path, report):
             if not selection.wants(page, canonical):
@@ -78,7 +78,7 @@ def selected_pages(
             yield file, resolved
 
 
-class _PayloadIndex:
+class PayloadIndex:
     """Where a payload's original record is, by digest (cached: a revisit's original is often
     the original of many)."""
 
