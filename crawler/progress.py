@@ -64,7 +64,7 @@ class Progress:
         if self.live:
             self.stream.write("\r\033[K" + text + ("\n" if final else ""))
             self.stream.flush()
-        elif not final:
+        else:
             logger.info("%s", text)
 
 
