@@ -47,7 +47,7 @@ def test_a_killed_crawl_leaves_every_article_pointing_at_a_whole_record_of_its_p
     assert 30 <= len(rows) < 400, "the crawl was not killed mid-run"
     archive = archive_dir_for(None, db)
     for url, news_id, warc_file, offset, length in rows:
-        assert warc_file is not None, url
+        assert warc_file is not None and offset is not None and length is not None, url
         size = (archive / warc_file).stat().st_size
         assert offset + length <= size, f"{url} points past the end of {warc_file}"
         page = read_page(archive, Location(warc_file, offset, length))
