@@ -110,7 +110,7 @@ class ReparseSpider(Spider):
         done_before = 0
         current: Path | None = None
         for file, page in selected_pages(
-            self.archive_dir, self.database, self.selection, self.report, self.counts, _live_url
+            self.archive_dir, self.database, self.selection, self.report, self.counts, live_url
         ):
             if file.path != current:
                 if current is not None:
@@ -141,7 +141,7 @@ class ReparseSpider(Spider):
     def response_for(self, page: ArchivedPage) -> Response:
         """The response as the spider received it: its live URL, headers, body, fetch time and
         the encoding today's EncodingMiddleware decides."""
-        url = _live_url(page.url)
+        url = live_url(page.url)
         headers = page.original_headers
         request = Request(url, meta={FETCHED_AT: page.fetched_at})
         encoded = {name.encode("latin-1"): value.encode("latin-1") for name, value in headers}
@@ -151,7 +151,7 @@ class ReparseSpider(Spider):
 
     def callback_for(self, page: ArchivedPage) -> Callable[[Response], Iterator[Any]] | None:
         """The callback that read this kind of page in the crawl (None: not a page with records)."""
-        url = _live_url(page.url)
+        url = live_url(page.url)
         path = urlsplit(url).path
         query = parse_qs(urlsplit(url).query)
         number = int((query.get("pageNo") or ["1"])[0])
@@ -194,7 +194,7 @@ def _files(spider: ReparseSpider) -> list[Any]:
     return reparse_order(spider.archive_dir, spider.selection)
 
 
-def _live_url(url: str) -> str:
+def live_url(url: str) -> str:
     """The live site's URL of an archived page: a replay server's URL rebased onto the site (or
     the API) it stood for; the live site's own URLs as they are."""
     host = (urlsplit(url).hostname or "").lower()
