@@ -184,3 +184,18 @@ def test_retention_drops_whole_old_runs_and_unlinks_what_pointed_there(tmp_path:
     by_size = prune(archive, database, keep_bytes=1, protect_run=3)  # run 3 is running: never pruned
     assert by_size.files == ["fxcrawl-2-00001.warc.gz"]
     assert [f.run_id for f in archive_files(archive)] == [3]
+
+
+def test_the_fast_reader_reads_our_records_as_warcio_does(tmp_path: Path) -> None:
+    from storage.archive.reader import _members, _parse, _parse_with_warcio
+
+    writer = ArchiveWriter(tmp_path, None)
+    body = page_body(7)
+    writer.write([exchange("http://127.0.0.1:9/a", body), exchange("http://127.0.0.1:9/b", body)], run_id=1)
+    writer.write([exchange("http://127.0.0.1:9/c", b"", status=304)], run_id=1)
+    writer.close()
+    (path,) = tmp_path.glob("*.warc.gz")
+    members = list(_members(path, ReadReport()))
+    pages = [(_parse(m, path.name), _parse_with_warcio(m, path.name)) for m in members]
+    assert [fast for fast, _ in pages] == [slow for _, slow in pages]
+    assert [p.record_type for p, _ in pages if p] == ["response", "revisit", "response"]

@@ -131,7 +131,65 @@ def _inflate(view: mmap.mmap, start: int, size: int) -> tuple[_Member | None, st
 
 
 def _parse(member: _Member, file: str) -> ArchivedPage | None:
-    """The member's record as a page (None: a record that is not a response or revisit)."""
+    """The member's record as a page (None: a record that is not a response or revisit). The
+    archive's own records are read directly (a re-parse reads thousands a second, and warcio's
+    general reader costs as much as parsing the page); anything else goes to warcio."""
+    data = member.data
+    head_end = data.find(b"\r\n\r\n")
+    if data.startswith(b"WARC/1.") and head_end > 0:
+        warc = _header_block(data[:head_end])
+        kind = warc.get("warc-type")
+        if kind not in ("response", "revisit"):
+            return None
+        fast = _own_record(data, head_end + 4, warc, kind, member, file)
+        if fast is not None:
+            return fast
+    return _parse_with_warcio(member, file)
+
+
+def _header_block(block: bytes) -> dict[str, str]:
+    """'Name: value' lines after the first line, names lower-cased (the first of a repeated name)."""
+    fields: dict[str, str] = {}
+    for line in block.decode("utf-8", "replace").split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(name.strip().lower(), value.strip())
+    return fields
+
+
+def _own_record(
+    data: bytes, start: int, warc: dict[str, str], kind: str, member: _Member, file: str
+) -> ArchivedPage | None:
+    """A response or revisit as the archive writes it: WARC headers, the HTTP head, the payload
+    (Content-Length of the block says where it ends). None: not that shape, let warcio read it."""
+    try:
+        length = int(warc["content-length"])
+    except (KeyError, ValueError):
+        return None
+    block = data[start : start + length]
+    http_end = block.find(b"\r\n\r\n")
+    if len(block) != length or http_end < 0 or not block.startswith(b"HTTP/"):
+        return None
+    lines = block[:http_end].decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 2)
+    if len(status) < 2 or not status[1].isdigit():
+        return None
+    headers = [(n.strip(), v.strip()) for n, sep, v in (line.partition(":") for line in lines[1:]) if sep]
+    return ArchivedPage(
+        url=warc.get("warc-target-uri", ""),
+        status=int(status[1]),
+        headers=headers,
+        body=block[http_end + 4 :] if kind == "response" else b"",
+        fetched_at=_warc_datetime(warc.get("warc-date", "")),
+        record_id=warc.get("warc-record-id", ""),
+        record_type=kind,
+        location=Location(file, member.offset, member.length),
+        digest=warc.get("warc-payload-digest"),
+        refers_to=warc.get("warc-refers-to"),
+    )
+
+
+def _parse_with_warcio(member: _Member, file: str) -> ArchivedPage | None:
     record = next(iter(ArchiveIterator(io.BytesIO(member.data))))
     kind = record.rec_type
     if kind not in ("response", "revisit"):
