@@ -69,6 +69,11 @@ def test_the_commands_are_those_argparse_had() -> None:
         "fixtures serve",
         "fixtures golden",
         "fixtures generate",
+        # issue 16: the WARC archive, re-parsing it, recording fixtures
+        "archive list",
+        "archive prune",
+        "reparse",
+        "fixtures record",
     }
 
 
