@@ -11,6 +11,7 @@ queues it; the writer thread writes it before the batch that holds the page's it
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -24,7 +25,6 @@ from scrapy.http import Response
 from fx168.items import ArticleItem
 from pipelines.store import StorePipeline, store_for
 from storage.archive import Exchange
-from storage.archive.records import new_record_id
 
 #: The request meta key that names the archive record of the request's response.
 ARCHIVE_RECORD = "fxcrawl_warc_record"
@@ -46,7 +46,9 @@ class ArchiveMiddleware:
     def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
         if not response.url.startswith(("http://", "https://")):  # data: and file: were never fetched
             return response
-        record_id = new_record_id()
+        # (made here rather than by storage.archive.records.new_record_id: the reactor thread runs
+        # nothing of the store, which tests/test_reactor_stall.py checks by module)
+        record_id = f"<urn:uuid:{uuid.uuid4()}>"
         request.meta[ARCHIVE_RECORD] = record_id
         self.store.archive_exchange(
             Exchange(
