@@ -43,8 +43,9 @@ def page_body(n: int) -> bytes:
 
 
 @pytest.fixture
-def database(sqlite_url: str) -> Database:
-    return Database(sqlite_url).prepare()
+def database(database_url: str) -> Database:
+    """The payload index and retention's updates, on SQLite and on PostgreSQL."""
+    return Database(database_url).prepare()
 
 
 def warcio_index(path: Path) -> list[dict[str, str]]:
