@@ -144,7 +144,7 @@ FXCRAWL_ARCHIVE_MAX_BYTES = 1_000_000_000
 FXCRAWL_ARCHIVE_KEEP_DAYS = None
 FXCRAWL_ARCHIVE_KEEP_BYTES = None
 #: Seconds between progress lines of a re-parse (0: twice a second on a terminal, else every 10 s).
-FXCRAWL_PROGRESS_INTERVAL = 0
+FXCRAWL_PROGRESS_INTERVAL = 0.0
 #: Off for a re-parse of the archive (nothing was fetched, so nothing owed or due changes).
 FXCRAWL_KEEP_FRONTIER = True
 
