@@ -45,12 +45,12 @@ REPARSE_SETTINGS = {
 }
 #: The incremental middleware decides what to fetch (nothing is) and the stamp what was archived
 #: (the records are known): both off, and so are Scrapy's spider middlewares that only look at
-#: requests (none is made; each was one more async generator around every item). Progress is shown.
+#: requests (none is made; each was one more async generator around every item), but for the
+#: Referer one, which the redirect middlewares look for (and warn when it is gone). Progress is shown.
 COMPONENTS: dict[str, dict[str, Any]] = {
     "SPIDER_MIDDLEWARES": {
         "crawler.middlewares.IncrementalMiddleware": None,
         "crawler.archive.ArchiveStampMiddleware": None,
-        "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
         "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
         "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
         "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
