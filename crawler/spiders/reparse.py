@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -31,7 +32,7 @@ from fx168 import site
 from fx168.items import ArticleItem
 from pipelines.database import database_for
 from storage.archive import ArchivedPage, ReadReport, archive_dir_for
-from storage.archive.selection import Selection, SelectionCounts, selected_pages
+from storage.archive.selection import Selection, SelectionCounts, reparse_order, selected_pages
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class ReparseSpider(Spider):
         super().__init__(**kwargs)
         self.selection = Selection(
             run=int(run) if run not in (None, "") else None,
-            since=datetime.fromisoformat(since) if since else None,
+            since=_aware(datetime.fromisoformat(since)) if since else None,
             url=url or None,
         )
         self.run_args = {"run": self.selection.run, "since": since, "url": self.selection.url}
@@ -110,7 +111,7 @@ class ReparseSpider(Spider):
         """Every item today's callbacks read from the selected archived pages."""
         stats = self.crawler.stats
         assert stats is not None
-        total = sum(f.path.stat().st_size for f in _files(self))
+        total = sum(f.path.stat().st_size for f in reparse_order(self.archive_dir, self.selection))
         stats.set_value("reparse/bytes_total", total)
         done_before = 0
         current: Path | None = None
@@ -193,10 +194,9 @@ class ReparseSpider(Spider):
             )
 
 
-def _files(spider: ReparseSpider) -> list[Any]:
-    from storage.archive.selection import reparse_order
-
-    return reparse_order(spider.archive_dir, spider.selection)
+def _aware(moment: datetime) -> datetime:
+    """A time without a zone is the site's (Asia/Shanghai), as the command line reads dates."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(site.SITE_TIMEZONE))
 
 
 def live_url(url: str) -> str:
