@@ -200,3 +200,35 @@ def test_the_fast_reader_reads_our_records_as_warcio_does(tmp_path: Path) -> Non
     pages = [(_parse(m, path.name), _parse_with_warcio(m, path.name)) for m in members]
     assert [fast for fast, _ in pages] == [slow for _, slow in pages]
     assert [p.record_type for p, _ in pages if p] == ["response", "revisit", "response"]
+
+
+def test_a_reparse_reads_the_newest_run_first_and_only_what_it_selects(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from storage.archive.selection import Selection, SelectionCounts, reparse_order, selected_pages
+
+    writer = ArchiveWriter(tmp_path, None)
+    early = datetime(2026, 11, 1, tzinfo=UTC)
+    for run in (1, 2):
+        first = exchange(f"http://127.0.0.1:9/article/{run}", page_body(run))
+        first.fetched_at = early + timedelta(days=run)
+        writer.write([first, exchange(f"http://127.0.0.1:9/info/00{run}", page_body(10 + run))], run_id=run)
+    writer.close()
+    assert [f.run_id for f in reparse_order(tmp_path, Selection())] == [2, 1]
+
+    def urls(selection: Selection) -> list[str]:
+        counts = SelectionCounts()
+        found = [page.url for _, page in selected_pages(tmp_path, None, selection, ReadReport(), counts)]
+        assert counts.pages + counts.not_selected == (2 if selection.run else 4)  # --run reads its files only
+        return found
+
+    assert urls(Selection()) == [
+        "http://127.0.0.1:9/article/2",
+        "http://127.0.0.1:9/info/002",
+        "http://127.0.0.1:9/article/1",
+        "http://127.0.0.1:9/info/001",
+    ]
+    assert urls(Selection(url="*/article/*")) == ["http://127.0.0.1:9/article/2", "http://127.0.0.1:9/article/1"]
+    assert urls(Selection(run=1)) == ["http://127.0.0.1:9/article/1", "http://127.0.0.1:9/info/001"]
+    since = urls(Selection(since=early + timedelta(days=2)))
+    assert "http://127.0.0.1:9/article/1" not in since and "http://127.0.0.1:9/article/2" in since
