@@ -187,6 +187,19 @@ def test_retention_drops_whole_old_runs_and_unlinks_what_pointed_there(tmp_path:
     assert [f.run_id for f in archive_files(archive)] == [3]
 
 
+def test_retention_never_touches_a_run_the_ledger_holds_open(tmp_path: Path, database: Database) -> None:
+    from storage.models import CrawlRun
+
+    with database.write_session() as session:
+        session.add(CrawlRun(spider="search", args={}, stats={}, health_reasons=[]))
+    with database.session() as session:
+        (open_run,) = session.scalars(select(CrawlRun.id))
+    writer = ArchiveWriter(tmp_path, database)
+    writer.write([exchange("http://127.0.0.1:9/article/1", page_body(1))], run_id=open_run)
+    writer.close()
+    assert prune(tmp_path, database, keep_bytes=1).files == []
+
+
 def test_the_fast_reader_reads_our_records_as_warcio_does(tmp_path: Path) -> None:
     from storage.archive.reader import _members, _parse, _parse_with_warcio
 

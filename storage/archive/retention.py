@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from storage.archive.files import ArchiveFile, archive_files
 from storage.db import Database
-from storage.models import ArchivePayload, Article
+from storage.models import ArchivePayload, Article, CrawlRun
 
 
 @dataclass
@@ -38,18 +38,19 @@ def prune(
     now: float | None = None,
 ) -> PruneResult:
     """Delete the files of the oldest runs while they are older than ``keep_days`` (by the newest
-    file of the run) or the archive exceeds ``keep_bytes``; ``protect_run`` (the running crawl)
-    is never touched."""
+    file of the run) or the archive exceeds ``keep_bytes``. Never the files of ``protect_run`` or
+    of any run the ledger holds open (a crawl still writing them)."""
     result = PruneResult()
     if keep_days is None and keep_bytes is None:
         return result
+    protected = {protect_run} | (_open_runs(database) if database is not None else set())
     now = time.time() if now is None else now
     runs = [(run, list(files)) for run, files in groupby(archive_files(directory), key=lambda f: f.run_id)]
     sizes = {f.path: f.path.stat().st_size for _, files in runs for f in files}
     total = sum(sizes.values())
     doomed: list[ArchiveFile] = []
     for run, files in runs:  # oldest run first
-        if run == protect_run:
+        if run in protected:
             continue
         age_days = (now - max(f.path.stat().st_mtime for f in files)) / 86400
         too_old = keep_days is not None and age_days > keep_days
@@ -75,3 +76,8 @@ def prune(
         f.path.unlink(missing_ok=True)
         result.files.append(f.name)
     return result
+
+
+def _open_runs(database: Database) -> set[int | None]:
+    with database.session() as session:
+        return set(session.scalars(select(CrawlRun.id).where(CrawlRun.finished_at.is_(None))))
