@@ -48,10 +48,6 @@ class ArchivedPage:
     digest: str | None = None
     refers_to: str | None = None
 
-    def header(self, name: str) -> str | None:
-        name = name.lower()
-        return next((value for key, value in self.headers if key.lower() == name), None)
-
     @property
     def original_headers(self) -> list[tuple[str, str]]:
         """The headers as received: the wire-level ones the archive renamed, named back."""

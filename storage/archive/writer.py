@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from sqlalchemy import Insert
 
@@ -206,9 +206,3 @@ _PAYLOAD_COLUMNS = (
 def _payload_insert(dialect: str) -> Insert:
     """The first original of a payload stays its original (a concurrent crawl's twin is kept out)."""
     return upsert(dialect, ArchivePayload.__table__, ["digest"], ())
-
-
-def original_of(database: Database, digest: str) -> Any:
-    """The index row of a payload (None: not indexed)."""
-    with database.session() as session:
-        return session.get(ArchivePayload, digest)
