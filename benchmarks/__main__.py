@@ -26,7 +26,7 @@ from benchmarks.common import POSTGRES_ADMIN_URL, REDIS_URL, Row
 #: In the order they run. parse goes first: it times single milliseconds, and the others leave
 #: the machine busy for a moment after them (exiting crawl processes and servers, files being
 #: written back); right after e2e the seed page measured 3.0–3.3 ms against 1.7–2.2 ms alone.
-BENCHMARKS = ("parse", "cli", "e2e", "store", "scale", "distributed", "tricks")
+BENCHMARKS = ("parse", "cli", "e2e", "store", "scale", "distributed", "tricks", "archive")
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help=(
             "rounds per figure (default: e2e 2 rounds, store 1, scale 3 processes per size, parse 7 runs per page, "
-            "distributed 1 round, tricks 3 crawls each way, cli 5 processes)"
+            "distributed 1 round, tricks 3 crawls each way, cli 5 processes, archive 3 re-parses)"
         ),
     )
     parser.add_argument("--naive", type=int, default=2_000, help="store: articles given to the naive pipeline")
@@ -115,6 +115,10 @@ def run_one(name: str, args: argparse.Namespace, workdir: Path, log: Any) -> lis
         from benchmarks import tricks
 
         return tricks.run(args.pages, repeat or 3, workdir, log=log)
+    if name == "archive":
+        from benchmarks import archive
+
+        return archive.run(args.pages, repeat or 3, workdir, log=log)
     raise ValueError(name)
 
 

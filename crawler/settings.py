@@ -90,6 +90,8 @@ EXTENSIONS = {
 }
 SPIDER_MIDDLEWARES = {
     "crawler.middlewares.IncrementalMiddleware": 550,
+    # Innermost (nearest the spider): stamps each article with its response's archive record.
+    "crawler.archive.ArchiveStampMiddleware": 900,
 }
 DOWNLOADER_MIDDLEWARES = {
     # After Scrapy's RobotsTxtMiddleware (100): a robots.txt answered 4xx allows everything, one
@@ -100,6 +102,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.downloadermiddlewares.RetryAfterMiddleware": 550,
     # After decompression (590): the encoding decided when the declared one is missing or wrong.
     "crawler.downloadermiddlewares.EncodingMiddleware": 585,
+    # Between decompression (590) and the encoding decision: every response as the spider reads it,
+    # handed to the store's writer thread for the WARC archive (crawler/archive.py).
+    "crawler.archive.ArchiveMiddleware": 589,
 }
 
 # fxcrawl's own settings.
@@ -116,8 +121,6 @@ FXCRAWL_API_BASE_URL = None
 FXCRAWL_DATABASE_URL = "sqlite:///data/fxcrawl.db"
 #: The Redis that distributed crawls share (`fxcrawl seed`, `workers`, `crawl --distributed`).
 FXCRAWL_REDIS_URL = "redis://127.0.0.1:6379/0"
-#: Where the archive of fetched pages is written (None: no archive).
-FXCRAWL_ARCHIVE_DIR = None
 FXCRAWL_TIMEZONE = site.SITE_TIMEZONE
 #: Items buffered before one batched write (2,000 measured faster than 500 and 1,000 on SQLite
 #: and PostgreSQL), and the longest an item waits in the buffer (s).
@@ -143,6 +146,19 @@ FXCRAWL_STORE_RETRY_BUDGET = 90.0
 #: (dialect, host, port, name; the resolved file for SQLite). Default: a `spool` folder beside the
 #: SQLite file, else the per-user data folder (platformdirs: ~/.local/share/fxcrawl/spool).
 FXCRAWL_SPOOL_DIR = None
+#: The WARC archive (storage/archive): every response and its request, in files of one run each,
+#: ``fxcrawl-<run>-<seq>.warc.gz``, a new file past MAX_BYTES; identical payloads as revisits.
+#: DIR: default an `archive` folder beside the SQLite file, else the per-user data folder.
+#: Retention (None: keep everything): whole files of runs older than KEEP_DAYS, or of the oldest
+#: runs while the archive is over KEEP_BYTES, are deleted as a crawl starts.
+FXCRAWL_ARCHIVE_ENABLED = True
+FXCRAWL_ARCHIVE_DIR = None
+FXCRAWL_ARCHIVE_MAX_BYTES = 1_000_000_000
+FXCRAWL_ARCHIVE_KEEP_DAYS = None
+FXCRAWL_ARCHIVE_KEEP_BYTES = None
+#: Off for a re-parse of the archive (nothing was fetched, so nothing owed or due changes).
+FXCRAWL_KEEP_FRONTIER = True
+
 #: The run ledger: a running crawl's row gets a heartbeat (and its counts so far) every HEARTBEAT
 #: seconds; an open row whose process is gone from this host, or whose heartbeat is older than
 #: STALE_AFTER seconds, is marked crashed by the next run or scheduler start.

@@ -54,6 +54,13 @@ class ArticleItem:
     #: The URL the page was fetched from, when its canonical link (now ``url``) names another:
     #: the frontier marks both fetched, or the fetched one would be owed again every run.
     fetched_url: str | None = field(default=None, metadata=DERIVED)
+    #: The archive record of the response the article was read from (its WARC-Record-ID, stamped
+    #: as the response is archived) and, once the store's writer has written that record, where
+    #: it is: the article row points there (``fxcrawl articles show ID --raw``).
+    warc_record_id: str | None = field(default=None, metadata=DERIVED)
+    warc_file: str | None = field(default=None, metadata=DERIVED)
+    warc_offset: int | None = field(default=None, metadata=DERIVED)
+    warc_length: int | None = field(default=None, metadata=DERIVED)
     #: The portal's newsId (None on the legacy host, whose ids are another space).
     news_id: int | None = None
     #: "article", or "video" for a video item (its ``video`` ids, no body).

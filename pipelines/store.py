@@ -31,7 +31,9 @@ from twisted.internet import threads
 from twisted.internet.defer import Deferred
 from twisted.python.threadable import isInIOThread
 
+from fx168.items import ArticleItem
 from pipelines.database import check_database, database_for
+from storage.archive import ArchivePolicy, ArchiveWriter, Exchange, Location, archive_dir_for, prune
 from storage.db import Database, is_transient
 from storage.frontier import RecrawlPolicy
 from storage.logsafety import redact_text
@@ -77,8 +79,10 @@ class StorePipeline:
         retry_budget: float = 90.0,
         spool_dir: Path | str | None,
         policy: RecrawlPolicy | None = None,
+        archive: ArchiveWriter | None = None,
+        keep_frontier: bool = True,
     ) -> None:
-        self.writer = BatchWriter(database, policy)
+        self.writer = BatchWriter(database, policy, keep_frontier=keep_frontier)
         self.stats = stats
         self.batch_size = batch_size
         self.max_delay = max_delay
@@ -103,6 +107,11 @@ class StorePipeline:
         self.urgent: list[tuple[Discovery, Callable[[], None]]] = []
         self.thread: threading.Thread | None = None
         self.opened = False
+        #: Responses to archive (storage.archive), written by the writer thread ahead of any batch,
+        #: and where each went, until the article read from it is stamped with it.
+        self.archive = archive
+        self.exchanges: list[Exchange] = []
+        self.archived: dict[str, Location] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -123,10 +132,14 @@ class StorePipeline:
             retry_budget=settings.getfloat("FXCRAWL_STORE_RETRY_BUDGET"),
             spool_dir=settings.get("FXCRAWL_SPOOL_DIR"),
             policy=RecrawlPolicy.from_settings(settings),
+            archive=archive_for(crawler),
+            keep_frontier=settings.getbool("FXCRAWL_KEEP_FRONTIER", True),
         )
 
     def open_spider(self) -> None:
         check_database(self.writer.database)  # one the crawl cannot use closes the spider here (CloseSpider)
+        if self.archive is not None:
+            self._prune_archive()
         if self.spool.files() or self.spool.run_files():
             result = self.spool.replay(
                 self.write, lambda run_id, values: finish_run(self.writer.database, run_id, values)
@@ -175,6 +188,31 @@ class StorePipeline:
                 return done
         done.callback(None)  # no writer left (the crawl is closing): the items record them
         return done
+
+    def archive_exchange(self, exchange: Exchange) -> None:
+        """Hand a response to the writer thread for the archive: written before any batch that
+        follows, so before the rows of the items read from it (the reactor never waits on a file)."""
+        if self.thread is None and not self.opened:
+            self.open_spider()
+        with self.changed:
+            self.exchanges.append(exchange)
+            self.changed.notify_all()
+
+    def _prune_archive(self) -> None:
+        assert self.archive is not None
+        policy = self.archive.policy
+        if policy.keep_days is None and policy.keep_bytes is None:
+            return
+        try:
+            result = prune(
+                self.archive.directory, self.writer.database, keep_days=policy.keep_days, keep_bytes=policy.keep_bytes
+            )
+        except Exception as exc:  # retention is housekeeping: the crawl goes on, and says so
+            logger.warning("could not prune the archive (%s)", one_line(exc))
+            return
+        if result.files:
+            self.stats.inc_value("archive/pruned_files", len(result.files))
+            logger.info("archive retention: removed %d files (%d bytes) of old runs", len(result.files), result.bytes)
 
     def close_spider(self) -> Coroutine[Any, Any, None] | None:
         """Flush everything still held (also on SIGTERM, which Scrapy turns into a clean close).
@@ -229,13 +267,59 @@ class StorePipeline:
     # -- the writer thread -------------------------------------------------------------
 
     def _run(self) -> None:
-        while (batch := self._next_batch()) is not None:
-            if self.urgent:
-                self._record_urgent()
-            if batch:
-                self.in_hand = batch  # until written or spooled: a writer that dies leaves it to close_spider
-                self._flush(batch)
-                self.in_hand = []
+        try:
+            while (batch := self._next_batch()) is not None:
+                self._write_archive()
+                if self.urgent:
+                    self._record_urgent()
+                if batch:
+                    self.in_hand = batch  # until written or spooled: a writer that dies leaves it to close_spider
+                    self._sync_archive(batch)
+                    self._flush(batch)
+                    self.in_hand = []
+        finally:
+            self._close_archive()
+
+    def _write_archive(self) -> None:
+        """Write the responses waiting for the archive (to the operating system, not yet fsynced)."""
+        if self.archive is None or not self.exchanges:
+            return
+        with self.changed:
+            exchanges, self.exchanges = self.exchanges, []
+        try:
+            result = self.archive.write(exchanges, self.stats.get_value("fxcrawl/run_id"))
+        except Exception as exc:  # the pages are lost to the archive, not to the store: their items carry no pointer
+            self.stats.inc_value("archive/failed", len(exchanges))
+            logger.error("could not archive %d responses (%s)", len(exchanges), one_line(exc))
+            return
+        self.archived.update(result.locations)
+        self.stats.inc_value("archive/records", result.records)
+        self.stats.inc_value("archive/revisits", result.revisits)
+        self.stats.inc_value("archive/bytes", result.bytes)
+
+    def _sync_archive(self, batch: list[Any]) -> None:
+        """Before the batch commits: the archive durable, and each article given its record's place."""
+        if self.archive is None:
+            return
+        try:
+            self.archive.sync()
+        except Exception as exc:  # an article must not point at what may not be on disk
+            logger.error("could not sync the archive (%s): this batch's articles keep no record", one_line(exc))
+            self.archived.clear()
+        for item in batch:
+            if type(item) is ArticleItem and item.warc_record_id and item.warc_file is None:
+                where = self.archived.pop(item.warc_record_id, None)
+                if where is not None:
+                    item.warc_file, item.warc_offset, item.warc_length = where.file, where.offset, where.length
+
+    def _close_archive(self) -> None:
+        if self.archive is None:
+            return
+        self._write_archive()
+        try:
+            self.archive.close()
+        except Exception as exc:
+            logger.error("could not close the archive (%s)", one_line(exc))
 
     def _record_urgent(self) -> None:
         with self.changed:
@@ -254,7 +338,7 @@ class StorePipeline:
         closing with nothing left."""
         with self.changed:
             while True:
-                if self.urgent:
+                if self.urgent or self.exchanges:
                     return []
                 if self.full:
                     batch = self.full.popleft()
@@ -309,6 +393,22 @@ class StorePipeline:
             wait,
             one_line(exc),
         )
+
+
+def archive_for(crawler: Crawler) -> ArchiveWriter | None:
+    """The crawl's archive writer (None: FXCRAWL_ARCHIVE_ENABLED is off): its folder from
+    FXCRAWL_ARCHIVE_DIR, else beside the SQLite database."""
+    settings = crawler.settings
+    if not settings.getbool("FXCRAWL_ARCHIVE_ENABLED", True):
+        return None
+    database = database_for(crawler)
+    directory = archive_dir_for(settings.get("FXCRAWL_ARCHIVE_DIR"), database.url)
+    return ArchiveWriter(
+        directory,
+        database,
+        ArchivePolicy.from_settings(settings),
+        **{"fxcrawl-fetch-base": settings.get("FXCRAWL_BASE_URL") or ""},
+    )
 
 
 def _fire(done: Deferred[None]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from fx168 import site
 from fx168.items import to_jsonable
 from fx168.parsing import (
+    PageParseError,
     parse_article_page,
     parse_channel_page,
     parse_express_page,
@@ -22,6 +23,8 @@ from fx168.parsing import (
 from replay.server import FIXTURE_SITE
 
 GOLDEN_SUFFIX = ".expected.json"
+#: Pages recorded from the live site (``fxcrawl fixtures record``), by name, laid out as the site is.
+RECORDED = FIXTURE_SITE.parent / "recorded"
 
 
 def fixture_pages(root: Path = FIXTURE_SITE) -> Iterator[tuple[Path, str]]:
@@ -74,5 +77,30 @@ def write_goldens(root: Path = FIXTURE_SITE) -> list[Path]:
     for page, url in fixture_pages(root):
         target = golden_path(page)
         target.write_text(json.dumps(parse_fixture(page, url), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def recorded_pages(root: Path = RECORDED) -> Iterator[tuple[Path, str]]:
+    """Every recorded page with its live URL (from each recording's ``pages.json``)."""
+    for manifest in sorted(root.glob("*/pages.json")):
+        for relative, entry in sorted(json.loads(manifest.read_text(encoding="utf-8")).items()):
+            yield manifest.parent / relative, entry["url"]
+
+
+def recorded_golden(page: Path, url: str) -> dict[str, Any]:
+    """A recorded page's golden: its records, or why the parsers could not read it (a page that
+    breaks a parser is recorded all the same: that is what it is recorded for)."""
+    try:
+        return parse_fixture(page, url)
+    except (PageParseError, ValueError) as exc:
+        return {"parse_error": str(getattr(exc, "reason", exc))}
+
+
+def write_recorded_goldens(root: Path = RECORDED) -> list[Path]:
+    written = []
+    for page, url in recorded_pages(root):
+        target = golden_path(page)
+        target.write_text(json.dumps(recorded_golden(page, url), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         written.append(target)
     return written

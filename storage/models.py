@@ -93,6 +93,11 @@ class Article(Base):
     reprinted: Mapped[bool] = mapped_column(default=False, server_default=false())
     ai_generated: Mapped[bool] = mapped_column(default=False, server_default=false())
     image_url: Mapped[str | None] = mapped_column(String(1000))
+    #: The archived page this version was read from (storage/archive): a file of the archive
+    #: folder, the record's offset and length in it (None: archiving was off, or the file pruned).
+    warc_file: Mapped[str | None] = mapped_column(String(200))
+    warc_offset: Mapped[int | None] = mapped_column(BigInteger)
+    warc_length: Mapped[int | None] = mapped_column(BigInteger)
 
     source: Mapped[Source] = relationship(back_populates="articles")
 
@@ -295,3 +300,20 @@ class Reject(Base):
     url: Mapped[str | None] = mapped_column(String(1000))
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArchivePayload(Base):
+    """A payload archived in full, by its digest: a later identical response is archived as a
+    ``revisit`` record referring to this one (storage/archive)."""
+
+    __tablename__ = "archive_payloads"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uri: Mapped[str] = mapped_column(Text)
+    #: The original's WARC-Date, as written (revisits repeat it).
+    date: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[str] = mapped_column(String(100))
+    warc_file: Mapped[str] = mapped_column(String(200), index=True)
+    warc_offset: Mapped[int] = mapped_column(BigInteger)
+    warc_length: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[int | None] = mapped_column(Integer)

@@ -107,10 +107,12 @@ def kind_of(item: Any) -> str:
 class BatchWriter:
     """Turns a batch of items into a handful of statements in one transaction."""
 
-    def __init__(self, database: Database, policy: RecrawlPolicy | None = None) -> None:
+    def __init__(self, database: Database, policy: RecrawlPolicy | None = None, *, keep_frontier: bool = True) -> None:
         self.database = database
         self.policy = policy or RecrawlPolicy()
         self.source_ids: dict[str, int] = {}
+        #: A re-parse of archived pages fetched nothing: what is owed and when to revisit stay as they are.
+        self.frontier: Any = frontier if keep_frontier else _FrontierLeftAlone()
 
     def write(self, items: Sequence[Any], run_id: int | None) -> dict[str, int]:
         """Store the items; returns counts such as {'article/new': 3, 'article/unchanged': 7}."""
@@ -143,13 +145,13 @@ class BatchWriter:
             *by_kind["channel_entry"],
         ]
         listing_hashes = {entry.url: entry.listing_hash for entry in entries if entry.url in fetched_urls}
-        frontier.record_discovered(session, dialect, [e for e in entries if e.url not in listing_hashes], now)
+        self.frontier.record_discovered(session, dialect, [e for e in entries if e.url not in listing_hashes], now)
         for discovery in discoveries:
             if discovery.next_listing:
-                frontier.record_next_listing(session, dialect, discovery.next_listing, discovery.walk_until, now)
+                self.frontier.record_next_listing(session, dialect, discovery.next_listing, discovery.walk_until, now)
         self._articles(session, by_kind["article"], run_id, now, counts, listing_hashes)
         not_modified = [frontier.not_modified_row(item.url, now) for item in _latest(by_kind["not_modified"]).values()]
-        frontier.record_fetched(session, dialect, not_modified)
+        self.frontier.record_fetched(session, dialect, not_modified)
         counts["article/not_modified"] += len(not_modified)
         self._hits(session, by_kind["hit"], run_id, now, counts)
         self._channel_entries(session, by_kind["channel_entry"], run_id, now, counts)
@@ -175,17 +177,17 @@ class BatchWriter:
             lambda t: {"name": t.name, "url": t.url, "discussions": t.discussions, "rank": t.rank},
         )
         self._rejects(session, by_kind["reject"], run_id, now, counts)
-        frontier.record_listings(session, dialect, by_kind["listing"], now)
+        self.frontier.record_listings(session, dialect, by_kind["listing"], now)
         failures = {
             r.url: f"{r.kind}: {r.reason}"
             for r in by_kind["reject"]
             if r.url and len(r.url) <= URL_MAX and (site.article_ref(r.url) or site.parse_search_url(r.url))
         }
         forbidden = {url: why for url, why in failures.items() if frontier.ROBOTS_FORBIDDEN_REASON in why}
-        frontier.record_forbidden(session, dialect, forbidden, now)
+        self.frontier.record_forbidden(session, dialect, forbidden, now)
         counts["frontier/forbidden"] += len(forbidden)
         failures = {url: why for url, why in failures.items() if url not in forbidden}
-        frontier.record_failed(session, dialect, failures, self.policy, now)
+        self.frontier.record_failed(session, dialect, failures, self.policy, now)
 
     # -- tables -------------------------------------------------------------------------
 
@@ -280,6 +282,9 @@ class BatchWriter:
                     "reprinted": item.reprinted,
                     "ai_generated": item.ai_generated,
                     "image_url": item.image,
+                    "warc_file": item.warc_file,
+                    "warc_offset": item.warc_offset,
+                    "warc_length": item.warc_length,
                 }
             )
         dialect = self.database.dialect
@@ -304,7 +309,7 @@ class BatchWriter:
                     item.last_modified,
                     listing_hashes.get(url),
                 )
-        frontier.record_fetched(session, dialect, list(visited.values()))
+        self.frontier.record_fetched(session, dialect, list(visited.values()))
 
     def _hits(
         self, session: Session, items: list[SearchHitItem], run_id: int | None, now: Any, counts: dict[str, int]
@@ -389,7 +394,7 @@ class BatchWriter:
         visited = [
             frontier.fetched_row(item.url, now, None, item.published_at, None, None, None) for item in latest.values()
         ]
-        frontier.record_fetched(session, self.database.dialect, visited)
+        self.frontier.record_fetched(session, self.database.dialect, visited)
 
     def _simple(
         self,
@@ -433,6 +438,15 @@ class BatchWriter:
             counts["reject/written"] += len(items)
 
 
+class _FrontierLeftAlone:
+    """The frontier module's writes (``record_*``) turned into nothing (``keep_frontier=False``)."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if not name.startswith("record_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
 def _fit(text: str | None, limit: int) -> str:
     """Text a column takes: no NUL or other controls (PostgreSQL refuses NUL), at most ``limit`` long."""
     return clean(text)[:limit]
@@ -464,6 +478,9 @@ _ARTICLE_ROW = (
     "reprinted",
     "ai_generated",
     "image_url",
+    "warc_file",
+    "warc_offset",
+    "warc_length",
 )
 #: What a changed article's new version replaces (all but its URL and when it was first seen).
 _ARTICLE_UPDATE = tuple(c for c in _ARTICLE_ROW if c not in ("url", "first_run_id", "first_seen_at"))

@@ -73,6 +73,11 @@ def test_the_commands_are_those_argparse_had_and_the_views_added_since() -> None
         "fixtures golden",
         "fixtures generate",
         "completion",
+        # issue 16: the WARC archive, re-parsing it, recording fixtures
+        "archive list",
+        "archive prune",
+        "reparse",
+        "fixtures record",
     }
 
 

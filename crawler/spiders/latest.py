@@ -10,13 +10,13 @@ reads the first page of each list and nothing more.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import scrapy
 from scrapy.http import Response
 
-from crawler.spiders.portal import LISTING, NEXT_PAGE, PortalSpider
+from crawler.spiders.portal import LISTING, NEXT_PAGE, PortalSpider, fetched_at
 from fx168 import site
 from fx168.items import ChannelPage, ExpressPage, RejectItem
 from fx168.parsing import (
@@ -82,7 +82,7 @@ class LatestSpider(PortalSpider):
             return
         self.count("fxcrawl/pages/listing")
         page.channel = page.channel or name
-        yield from self._channel_entries(page)
+        yield from self._channel_entries(page, fetched_at(response))
         yield from self._next(name, 2)
 
     def parse_express(self, response: Response, name: str) -> Iterator[Any]:
@@ -91,13 +91,12 @@ class LatestSpider(PortalSpider):
             yield page
             return
         self.count("fxcrawl/pages/listing")
-        yield from self._fast_news(page)
+        yield from self._fast_news(page, fetched_at(response))
         yield from self._next(name, 2)
 
-    def _channel_entries(self, page: ChannelPage) -> Iterator[Any]:
-        fetched_at = datetime.now(UTC)
+    def _channel_entries(self, page: ChannelPage, fetched: datetime) -> Iterator[Any]:
         for entry in page.entries:
-            entry.fetched_at = fetched_at
+            entry.fetched_at = fetched
             if (why := self.refusal(entry.url)) is not None:
                 self.count("fxcrawl/hits/not_followed")
                 yield RejectItem(kind="channel_entry", reason=why, url=None, payload={"url": entry.url})
@@ -105,10 +104,9 @@ class LatestSpider(PortalSpider):
             yield entry
             yield self.article_request(entry.url)
 
-    def _fast_news(self, page: ExpressPage) -> Iterator[Any]:
-        fetched_at = datetime.now(UTC)
+    def _fast_news(self, page: ExpressPage, fetched: datetime) -> Iterator[Any]:
         for item in page.items:
-            item.fetched_at = fetched_at
+            item.fetched_at = fetched
             yield item
 
     # -- the JSON API ------------------------------------------------------------------------
@@ -178,10 +176,10 @@ class LatestSpider(PortalSpider):
             return
         self.count("fxcrawl/pages/api")
         if name == EXPRESS:
-            yield from self._fast_news(express)
+            yield from self._fast_news(express, fetched_at(response))
             more = bool(express.items)
         else:
-            yield from self._channel_entries(channel)
+            yield from self._channel_entries(channel, fetched_at(response))
             more = bool(channel.entries)
         if more:
             yield from self._next(name, page + 1)

@@ -35,10 +35,19 @@ LISTING = "fxcrawl_listing"
 #: Marks the request that continues a listing walk (下一页, the API's next page, or the token
 #: fetch it needs): the incremental middleware drops it once the walk reaches stored entries.
 NEXT_PAGE = "fxcrawl_next_page"
+#: Request meta: when the page was fetched (aware), where that is not now (a re-parse of the
+#: archive gives the record's WARC-Date): relative dates ("3小时前") count from it.
+FETCHED_AT = "fxcrawl_fetched_at"
 #: Scrapy's default URLLENGTH_LIMIT: a longer request is dropped by its middleware.
 URL_LENGTH_LIMIT = 2083
 #: At most this many drifted URLs are kept in the stats (and so in the run's row) per counter.
 DRIFT_URLS_KEPT = 20
+
+
+def fetched_at(response: Response) -> datetime:
+    """When the response was fetched: now, unless its request says otherwise (FETCHED_AT)."""
+    moment = response.request.meta.get(FETCHED_AT) if response.request is not None else None
+    return moment if isinstance(moment, datetime) else datetime.now(UTC)
 
 
 class PortalSpider(scrapy.Spider):
@@ -113,7 +122,7 @@ class PortalSpider(scrapy.Spider):
         article = page.article
         article.etag = (response.headers.get("ETag") or b"").decode("latin-1") or None
         article.last_modified = (response.headers.get("Last-Modified") or b"").decode("latin-1") or None
-        article.fetched_at = datetime.now(UTC)
+        article.fetched_at = fetched_at(response)
         self.count("fxcrawl/pages/detail")
         yield article
 

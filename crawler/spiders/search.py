@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import astuple
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import scrapy
 from scrapy.http import Response
 
-from crawler.spiders.portal import LISTING, NEXT_PAGE, URL_LENGTH_LIMIT, PortalSpider
+from crawler.spiders.portal import LISTING, NEXT_PAGE, URL_LENGTH_LIMIT, PortalSpider, fetched_at
 from fx168 import site
 from fx168.items import RejectItem, SearchHitItem, to_jsonable
 from fx168.parsing import parse_search_page
@@ -95,9 +95,9 @@ class SearchSpider(PortalSpider):
             yield page
             return
         self.count("fxcrawl/pages/listing")
-        fetched_at = datetime.now(UTC)  # relative dates ("3小时前") count from here
+        fetched = fetched_at(response)  # relative dates ("3小时前") count from here
         for hit in page.hits:
-            yield from self._entry(hit, fetched_at)
+            yield from self._entry(hit, fetched)
         yield from self._new_sidebar_entries([*page.hot, *page.topics])
         pagination = page.pagination
         if (

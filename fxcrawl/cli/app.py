@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from fxcrawl.cli.archive import archive, reparse
 from fxcrawl.cli.articles import articles
 from fxcrawl.cli.check_live import check_live
 from fxcrawl.cli.core import Command, Program
@@ -82,6 +83,8 @@ for command in (
     workers,
     db_group,
     spool,
+    archive,
+    reparse,
     fixtures,
     completion,
 ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -67,7 +68,11 @@ def list_articles(
 @params.as_json
 @click.argument("id_or_url", metavar="ID_OR_URL")
 @click.option("--revisions", is_flag=True, help="list the article's earlier versions")
-def show_article(db: str, as_json: bool, id_or_url: str, revisions: bool) -> int:
+@click.option("--raw", is_flag=True, help="print the page as it was fetched, from the archive")
+@params.archive_dir
+def show_article(
+    db: str, as_json: bool, id_or_url: str, revisions: bool, raw: bool, archive_dir: Path | None
+) -> int:
     from storage import queries
 
     key = id_or_url.strip()
@@ -75,6 +80,8 @@ def show_article(db: str, as_json: bool, id_or_url: str, revisions: bool) -> int
         from fx168 import site
 
         key = site.canonical_url(key)
+    if raw:
+        return print_raw(db, key, archive_dir)
     with open_database(db).session() as session:
         article = queries.get_article(session, key, with_revisions=revisions)
     if article is None:
@@ -86,6 +93,44 @@ def show_article(db: str, as_json: bool, id_or_url: str, revisions: bool) -> int
         print_revisions(article)
     else:
         print_article(article)
+    return 0
+
+
+def print_raw(db: str, key: str, archive_dir: Path | None) -> int:
+    """The archived page the stored version was read from, its body as fetched (bytes), on stdout."""
+    from sqlalchemy import select
+
+    from storage.archive import Location, archive_dir_for, read_page, read_payload
+    from storage.archive.selection import PayloadIndex
+    from storage.models import Article
+
+    database = open_database(db)
+    column = Article.id if key.isdigit() else Article.url
+    with database.session() as session:
+        row = session.execute(
+            select(Article.url, Article.warc_file, Article.warc_offset, Article.warc_length).where(
+                column == (int(key) if key.isdigit() else key)
+            )
+        ).first()
+    if row is None:
+        print(f"fxcrawl: no article {key!r}", file=sys.stderr)
+        return 1
+    if row.warc_file is None:
+        print(f"fxcrawl: article {key} has no archived page (fetched with archiving off, or pruned)", file=sys.stderr)
+        return 1
+    directory = archive_dir_for(archive_dir, db)
+    page = read_page(directory, Location(row.warc_file, row.warc_offset, row.warc_length))
+    page = read_payload(directory, page, PayloadIndex(database).location) if page is not None else None
+    if page is None:
+        print(
+            f"fxcrawl: the archived page of article {key} cannot be read ({row.warc_file} at {row.warc_offset}: "
+            "file missing or damaged, or a revisit whose original was pruned)",
+            file=sys.stderr,
+        )
+        return 1
+    sys.stdout.flush()
+    sys.stdout.buffer.write(page.body)
+    sys.stdout.buffer.flush()
     return 0
 
 

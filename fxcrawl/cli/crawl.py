@@ -40,6 +40,8 @@ class Crawl:
     no_wait: bool
     overrides: tuple[str, ...]
     max_pages: int | None
+    archive_dir: Path | None = None
+    no_archive: bool = False
     keyword: str = "现代"
     pages: str | None = None
     distributed: bool = False
@@ -75,6 +77,8 @@ crawl_options = params.options(
         is_flag=True,
         help=f"without --job: skip (exit {EXIT_SKIPPED}) rather than wait while another crawl of the spider runs",
     ),
+    params.archive_dir,
+    click.option("--no-archive", is_flag=True, help="keep no WARC archive of the pages fetched"),
     params.settings_overrides("override a Scrapy or fxcrawl setting"),
     click.option(
         "--alert-webhook", metavar="URL", help="an unhealthy or crashed run POSTs its summary here (JSON, retried)"
@@ -184,6 +188,10 @@ def checked_settings(request: Crawl) -> dict[str, Any]:
         overrides["FXCRAWL_ALERT_COMMAND"] = request.alert_command
     if request.metrics_textfile:
         overrides["FXCRAWL_METRICS_TEXTFILE"] = str(request.metrics_textfile)
+    if request.archive_dir:
+        overrides["FXCRAWL_ARCHIVE_DIR"] = str(request.archive_dir)
+    if request.no_archive:
+        overrides["FXCRAWL_ARCHIVE_ENABLED"] = False
     for assignment in request.overrides:
         name, sep, value = assignment.partition("=")
         if not sep or not name.strip():

@@ -1,4 +1,5 @@
-"""`fxcrawl fixtures serve|golden|generate`: the offline site the tests and `--replay` crawl.
+"""`fxcrawl fixtures serve|golden|generate|record`: the offline site the tests and `--replay` crawl,
+and pages recorded from the live site (or the archive) with their golden JSON.
 
 `fixtures serve` hands its arguments to the replay server's own argparse definition
 (replay.server.add_serve_arguments), so its many fault and drift flags are written down once.
@@ -9,12 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from fxcrawl.cli import params
 from fxcrawl.cli.core import Command, Group
+from fxcrawl.cli.errors import UsageError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -50,11 +52,70 @@ def serve(arguments: tuple[str, ...]) -> int:
 
 @fixtures.command("golden", cls=Command, help="rewrite the golden JSON beside each fixture page")
 def golden() -> int:
-    from replay.golden import write_goldens
+    from replay.golden import write_goldens, write_recorded_goldens
 
-    written = write_goldens()
+    written = write_goldens() + write_recorded_goldens()
     print(f"wrote {len(written)} golden files; review them with: git diff fixtures/")
     return 0
+
+
+@fixtures.command(
+    "record", cls=Command, help="fetch pages (politely) or take them from the archive into fixtures/recorded"
+)
+@click.argument("urls", nargs=-1, required=True, metavar="URL...")
+@click.option("--name", help="the recording's folder under fixtures/recorded (default: today's date)")
+@click.option("--from-archive", is_flag=True, help="take each page's newest archived copy; fetch nothing")
+@click.option("--base-url", help="fetch from this origin instead of the live site (a fixture server)")
+@click.option("--out", type=params.PATH, help="the recordings' root (default: fixtures/recorded)")
+@params.db
+@params.archive_dir
+@params.log_level
+@params.settings_overrides("override a Scrapy or fxcrawl setting (e.g. DOWNLOAD_DELAY)")
+def record(
+    urls: tuple[str, ...],
+    name: str | None,
+    from_archive: bool,
+    base_url: str | None,
+    out: Path | None,
+    db: str,
+    archive_dir: Path | None,
+    log_level: str,
+    overrides: tuple[str, ...],
+) -> int:
+    import time
+
+    from fxcrawl import record as recording
+    from fxcrawl.cli.crawl import setting_value
+    from fxcrawl.cli.database import check_base_url
+    from replay.golden import RECORDED
+
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise UsageError(f"not an http(s) URL: {url!r}")
+    if from_archive:
+        pages = recording.from_archive(list(urls), db, archive_dir)
+    else:
+        settings: dict[str, Any] = {"LOG_LEVEL": log_level}
+        if base_url:
+            check_base_url(base_url)
+            settings["FXCRAWL_BASE_URL"] = base_url
+        for assignment in overrides:
+            key, sep, value = assignment.partition("=")
+            if not sep or not key.strip():
+                raise UsageError(f"--set takes NAME=VALUE, not {assignment!r}")
+            settings[key.strip()] = setting_value(key.strip(), value)
+        pages = recording.fetch(list(urls), settings)
+    done = recording.save(pages, name or time.strftime("%Y-%m-%d"), out or RECORDED)
+    failed = 0
+    for entry in done:
+        if entry.path is None:
+            failed += 1
+            print(f"not recorded: {entry.url}: {entry.problem}", file=sys.stderr)
+        elif entry.problem:
+            print(f"recorded {entry.path} (the parsers cannot read it: {entry.problem}; its test fails until they can)")
+        else:
+            print(f"recorded {entry.path} and its golden JSON")
+    return 1 if failed else 0
 
 
 @fixtures.command("generate", cls=Command, help="write a generated site to a directory")

@@ -168,3 +168,11 @@ redis_job = options(
         help="origin the workers fetch from",
     ),
 )
+
+
+archive_dir = click.option(
+    "--archive-dir",
+    type=PATH,
+    default=setting("FXCRAWL_ARCHIVE_DIR"),
+    help="the WARC archive (default: $FXCRAWL_ARCHIVE_DIR, else an `archive` folder beside the SQLite file)",
+)

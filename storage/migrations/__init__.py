@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 #: The newest revision in ``versions/``, compiled in so that checking a current database reads no
 #: script (tests/test_pipelines_migrations.py checks it against the scripts). A new migration
 #: moves it.
-HEAD_REVISION = "0005_fulltext"
+HEAD_REVISION = "0006_archive"
 #: What Alembic reads from this package: the environment, the template and the revisions.
 _SCRIPT_SUFFIXES = (".py", ".mako")
 

@@ -1,0 +1,160 @@
+"""The archive: re-parse against parse alone, and what archiving costs on disk.
+
+One full crawl of a generated site (listing pages × 10 articles) fills a store and its archive.
+Then, side by side on the same pages:
+
+- **re-parse**: `fxcrawl reparse` over that archive, in a child process: reading the WARC file,
+  rebuilding responses, the spiders' callbacks, validate → dedupe → store (every article
+  unchanged); pages/s as the run's engine time counts it (Scrapy's elapsed_time_seconds, so not
+  the interpreter's start-up);
+- **parse alone**: the same pages' bodies already in memory, each given to its page parser
+  (JSON path, the HTML read too on the pages a crawl verifies), nothing else.
+
+And the archive's bytes per page beside the bytes Scrapy downloaded per page for the crawl
+(``downloader/response_bytes``: headers and bodies as received).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Row, median, ratio, verdict
+
+TARGET = 0.7
+
+
+def crawl(pages: int, db: str, workdir: Path) -> None:
+    command = [
+        sys.executable, "-m", "fxcrawl.cli", "crawl", "search", "--keyword", "现代", "--pages", f"1-{pages}",
+        "--replay", "--replay-generate", str(pages), "--log-level", "WARNING", "--db", db,
+        "-s", f"FXCRAWL_SPOOL_DIR={workdir / 'spool'}",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the crawl failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+
+
+def reparse(db: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "fxcrawl.cli", "reparse", "--db", db, "--log-level", "WARNING"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"reparse failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return last_run_stats(db)
+
+
+def last_run_stats(db: str) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from storage.db import Database
+    from storage.models import CrawlRun
+
+    database = Database(db)
+    try:
+        with database.session() as session:
+            run = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc())).first()
+            assert run is not None
+            return dict(run.stats)
+    finally:
+        database.dispose()
+
+
+def archived_pages(db: str) -> list[tuple[str, str]]:
+    """(live URL, text) of every archived page a re-parse reads, in its order."""
+    from crawler.spiders.reparse import live_url
+    from storage.archive import ReadReport, archive_dir_for
+    from storage.archive.selection import Selection, SelectionCounts, selected_pages
+    from storage.db import Database
+
+    database = Database(db)
+    try:
+        found = selected_pages(
+            archive_dir_for(None, db), database, Selection(), ReadReport(), SelectionCounts(), live_url
+        )
+        return [(live_url(page.url), page.body.decode("utf-8")) for _, page in found if page.status == 200]
+    finally:
+        database.dispose()
+
+
+def parse_alone(pages: list[tuple[str, str]]) -> tuple[int, float]:
+    """The page parsers over bodies in memory, verifying as a crawl does (first 5 of a kind, then 1 in 10)."""
+    from fx168 import site
+    from fx168.parsing import PageParseError, parse_article_page, parse_search_page
+
+    parsers = {
+        site.PageKind.SEARCH: parse_search_page,
+        site.PageKind.ARTICLE: parse_article_page,
+        site.PageKind.LEGACY_ARTICLE: parse_article_page,
+    }
+    read: Counter[Any] = Counter()
+    parsed = 0
+    started = time.perf_counter()
+    for url, text in pages:
+        kind = site.page_kind(url)
+        parse = parsers.get(kind) if kind else None
+        if parse is None:
+            continue
+        read[kind] += 1
+        with contextlib.suppress(PageParseError):
+            parse(text, url, verify=read[kind] <= 5 or read[kind] % 10 == 0)
+        parsed += 1
+    return parsed, time.perf_counter() - started
+
+
+def run(pages: int, rounds: int, workdir: Path, log: Any = print) -> list[Row]:
+    db = f"sqlite:///{workdir / 'archive-bench.db'}"
+    crawl(pages, db, workdir)
+    crawled = last_run_stats(db)
+    archive_bytes = sum(path.stat().st_size for path in (workdir / "archive").glob("*.warc.gz"))
+    responses = int(crawled.get("downloader/response_count", 0) or 0)
+    fetched_bytes = int(crawled.get("downloader/response_bytes", 0) or 0)
+    log(f"  archive: crawl of {pages} listing pages: {responses} responses, {fetched_bytes:,} bytes, "
+        f"archive {archive_bytes:,} bytes")  # fmt: skip
+
+    texts = archived_pages(db)
+    alone_rates, reparse_rates = [], []
+    for round_ in range(rounds):
+        stats = reparse(db)
+        assert int(stats.get("fxcrawl/store/article/new", 0) or 0) == 0, "re-parse stored something new"
+        reparse_rates.append(int(stats["reparse/pages"]) / float(stats["elapsed_time_seconds"]))
+        count, seconds = parse_alone(texts)
+        alone_rates.append(count / seconds)
+        log(f"  archive round {round_ + 1}/{rounds}: reparse {reparse_rates[-1]:.0f} pages/s, "
+            f"parse alone {alone_rates[-1]:.0f} pages/s")  # fmt: skip
+    reparse_rate, alone_rate = median(reparse_rates), median(alone_rates)
+    share = ratio(reparse_rate, alone_rate)
+    per_page = archive_bytes / responses if responses else None
+    raw_per_page = fetched_bytes / responses if responses else None
+    return [
+        Row(
+            "archive",
+            "re-parse of the archive (read, parse, validate, dedupe, store), pages/s",
+            reparse_rate,
+            "pages/s",
+            baseline=alone_rate,
+            baseline_name="parse alone, same pages",
+            ratio=share,
+            target=f"≥ {TARGET}",
+            status=verdict(share is not None and share >= TARGET),
+            note=f"{len(texts)} pages, median of {rounds}",
+        ),
+        Row(
+            "archive",
+            "archive bytes per page (WARC, gzip per record, request records included)",
+            per_page,
+            "B",
+            baseline=raw_per_page,
+            baseline_name="bytes downloaded per page",
+            ratio=ratio(per_page, raw_per_page),
+            note=f"{responses} responses; revisits {crawled.get('archive/revisits', 0)}",
+        ),
+    ]

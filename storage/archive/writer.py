@@ -1,0 +1,208 @@
+"""Writing the archive: a run's exchanges into its WARC files, identical payloads as revisits.
+
+Called from one thread only (the store's writer thread, ``pipelines.store``), which calls
+``write`` for the exchanges that arrived and ``sync`` before every commit: each ``write`` leaves
+its records in the operating system (a SIGKILL loses none of them), ``sync`` makes them durable
+(fsync) and only then indexes the new payloads in the database. So no row the store commits,
+an article's pointer or a payload's, ever names a record that is not on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import Insert
+
+from storage.archive.files import archive_files, file_name
+from storage.archive.records import (
+    Exchange,
+    Location,
+    OriginalRef,
+    RecordBuilder,
+    payload_digest,
+    warc_date,
+)
+from storage.db import Database, select_in, upsert, write_rows
+from storage.models import ArchivePayload
+from storage.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Only a page's payload is worth a revisit: an empty body or an error page costs little anyway.
+DEDUPE_STATUSES = frozenset({200, 203})
+
+
+@dataclass(frozen=True)
+class ArchivePolicy:
+    """How the archive is kept: a new file past ``max_bytes``; retention (None: keep all)
+    drops whole files of runs older than ``keep_days`` or beyond ``keep_bytes`` in total."""
+
+    max_bytes: int = 1_000_000_000
+    keep_days: float | None = None
+    keep_bytes: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ArchivePolicy:
+        keep_days = settings.get("FXCRAWL_ARCHIVE_KEEP_DAYS")
+        keep_bytes = settings.get("FXCRAWL_ARCHIVE_KEEP_BYTES")
+        return cls(
+            max_bytes=settings.getint("FXCRAWL_ARCHIVE_MAX_BYTES", cls.max_bytes),
+            keep_days=float(keep_days) if keep_days not in (None, "") else None,
+            keep_bytes=int(keep_bytes) if keep_bytes not in (None, "") else None,
+        )
+
+
+@dataclass
+class WriteResult:
+    """What one ``write`` did: where each record went (by record id) and what it counted."""
+
+    locations: dict[str, Location]
+    records: int = 0
+    revisits: int = 0
+    bytes: int = 0
+
+
+class ArchiveWriter:
+    """A run's WARC files: ``fxcrawl-<run>-<seq>.warc.gz``, a new one past ``max_bytes``."""
+
+    def __init__(
+        self, directory: Path, database: Database | None, policy: ArchivePolicy | None = None, **info: str
+    ) -> None:
+        self.directory = directory
+        self.database = database
+        self.policy = policy or ArchivePolicy()
+        self.info = {"software": "fxcrawl (warcio)", "format": "WARC File Format 1.0", **info}
+        self.builder = RecordBuilder()
+        self.run_id: int | None = None
+        self.seq = 0
+        self.file: IO[bytes] | None = None
+        self.file_name = ""
+        #: Payloads archived in full this run (digest -> where), and those not yet in the index.
+        self.originals: dict[str, OriginalRef] = {}
+        self.unindexed: list[OriginalRef] = []
+        self.dirty = False
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, exchanges: Sequence[Exchange], run_id: int | None) -> WriteResult:
+        """Archive the exchanges (a response or revisit record, then its request record each)
+        and flush them to the operating system."""
+        result = WriteResult({})
+        if not exchanges:
+            return result
+        digests = [payload_digest(exchange.body) for exchange in exchanges]
+        known = self._originals([d for d, e in zip(digests, exchanges, strict=True) if e.status in DEDUPE_STATUSES])
+        for exchange, digest in zip(exchanges, digests, strict=True):
+            file = self._file_for(run_id or 0)
+            offset = file.tell()
+            original = known.get(digest) if exchange.status in DEDUPE_STATUSES and exchange.body else None
+            if original is not None:
+                member = self.builder.revisit(exchange, digest, original)
+                result.revisits += 1
+            else:
+                member = self.builder.response(exchange, digest)
+            file.write(member)
+            location = Location(self.file_name, offset, len(member))
+            result.locations[exchange.record_id] = location
+            if original is None and exchange.status in DEDUPE_STATUSES and exchange.body:
+                ref = OriginalRef(digest, exchange.url, warc_date(exchange.fetched_at), exchange.record_id, location)
+                known[digest] = self.originals[digest] = ref
+                self.unindexed.append(ref)
+            request = self.builder.request(exchange, exchange.record_id)
+            file.write(request)
+            result.records += 2
+            result.bytes += len(member) + len(request)
+        assert self.file is not None
+        self.file.flush()
+        self.dirty = True
+        return result
+
+    def sync(self) -> None:
+        """Make what was written durable (fsync), then index its new payloads: called before the
+        store commits rows that point into the archive."""
+        if self.file is not None and self.dirty:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.dirty = False
+        if self.unindexed and self.database is not None:
+            rows = [
+                {
+                    "digest": ref.digest,
+                    "uri": ref.uri,
+                    "date": ref.date,
+                    "record_id": ref.record_id,
+                    "warc_file": ref.location.file,
+                    "warc_offset": ref.location.offset,
+                    "warc_length": ref.location.length,
+                    "run_id": self.run_id or None,
+                }
+                for ref in self.unindexed
+            ]
+            try:
+                with self.database.write_session() as session:
+                    write_rows(session, _payload_insert(self.database.dialect), rows)
+            except Exception as exc:  # the payloads are archived; only a later revisit of them is lost
+                logger.warning("could not index %d archived payloads (%s): later copies are kept whole", len(rows), exc)
+            self.unindexed = []
+
+    def close(self) -> None:
+        self.sync()
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _file_for(self, run_id: int) -> IO[bytes]:
+        """The file to write to: the run's current one, or a new one (a new run, or past max_bytes)."""
+        if self.file is not None and self.run_id == run_id and self.file.tell() < self.policy.max_bytes:
+            return self.file
+        if self.file is not None:
+            self.sync()
+            self.file.close()
+        if self.run_id != run_id:
+            self.run_id = run_id
+            self.seq = max((f.seq for f in archive_files(self.directory, run_id)), default=0)
+        self.seq += 1
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.file_name = file_name(run_id, self.seq)
+        self.file = open(self.directory / self.file_name, "ab")  # noqa: SIM115 (kept open across writes)
+        self.file.write(self.builder.warcinfo(self.file_name, {**self.info, "fxcrawl-run-id": str(run_id)}))
+        return self.file
+
+    def _originals(self, digests: list[str]) -> dict[str, OriginalRef]:
+        """The payloads among these already archived: this run's, and earlier runs' by the index."""
+        known = {d: self.originals[d] for d in digests if d in self.originals}
+        missing = list({d for d in digests if d not in known})
+        if missing and self.database is not None:
+            try:
+                with self.database.session() as session:
+                    rows = select_in(session, _PAYLOAD_COLUMNS, ArchivePayload.digest, missing)
+            except Exception as exc:  # an index that cannot be read: archive the payloads whole
+                logger.warning("could not read the archive's payload index (%s): archiving payloads whole", exc)
+                rows = []
+            for digest, uri, date, record_id, warc_file, offset, length in rows:
+                if (self.directory / warc_file).is_file():  # a pruned original is no original
+                    known[digest] = OriginalRef(digest, uri, date, record_id, Location(warc_file, offset, length))
+        return known
+
+
+_PAYLOAD_COLUMNS = (
+    ArchivePayload.digest,
+    ArchivePayload.uri,
+    ArchivePayload.date,
+    ArchivePayload.record_id,
+    ArchivePayload.warc_file,
+    ArchivePayload.warc_offset,
+    ArchivePayload.warc_length,
+)
+
+
+def _payload_insert(dialect: str) -> Insert:
+    """The first original of a payload stays its original (a concurrent crawl's twin is kept out)."""
+    return upsert(dialect, ArchivePayload.__table__, ["digest"], ())
