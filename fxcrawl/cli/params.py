@@ -174,5 +174,6 @@ archive_dir = click.option(
     "--archive-dir",
     type=PATH,
     default=setting("FXCRAWL_ARCHIVE_DIR"),
-    help="the WARC archive (default: $FXCRAWL_ARCHIVE_DIR, else an `archive` folder beside the SQLite file)",
+    show_default="$FXCRAWL_ARCHIVE_DIR, the configuration file's, else an `archive` folder beside the SQLite file",
+    help="the WARC archive's folder",
 )
