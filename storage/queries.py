@@ -49,12 +49,27 @@ def article_json(article: Article, source: str, with_body: bool = False) -> dict
     return data
 
 
-def list_fast_news(session: Session, *, since: datetime | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """快讯, newest first (items whose time is unknown last)."""
+def _fast_news_query(since: datetime | None) -> Select[FastNews]:
     query = select(FastNews)
     if since:
         query = query.where(FastNews.published_at >= since)
-    query = query.order_by(FastNews.published_at.desc().nulls_last(), FastNews.fast_news_id.desc()).limit(limit)
+    return query
+
+
+def count_fast_news(session: Session, *, since: datetime | None = None) -> int:
+    return session.scalar(select(func.count()).select_from(_fast_news_query(since).subquery())) or 0
+
+
+def list_fast_news(
+    session: Session, *, since: datetime | None = None, limit: int = 50, offset: int = 0
+) -> list[dict[str, Any]]:
+    """快讯, newest first (items whose time is unknown last)."""
+    query = (
+        _fast_news_query(since)
+        .order_by(FastNews.published_at.desc().nulls_last(), FastNews.fast_news_id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     return [
         {
             "id": item.fast_news_id,

@@ -26,7 +26,7 @@ from fxcrawl import cli
 from fxcrawl.cli import output
 from fxcrawl.cli.app import fxcrawl as fxcrawl_group
 from storage.db import Database
-from storage.models import CrawlRun, FrontierEntry, Reject
+from storage.models import CrawlRun, FastNews, FrontierEntry, Reject
 
 PAGES = "1,951-955,1000"
 
@@ -103,6 +103,19 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
                     "last_error": "Forbidden by robots.txt",
                 },
                 {"url": "https://x/d", "kind": "article", "state": "discovered"},
+            ],
+        )
+        session.execute(
+            insert(FastNews),
+            [
+                {
+                    "fast_news_id": 1000 + n,
+                    "url": f"https://www.fx168news.com/express/{1000 + n}",
+                    "published_at": now - timedelta(minutes=n) if n != 4 else None,
+                    "published_text": "刚刚" if n == 4 else "",
+                    "text": f"快讯 {n}",
+                }
+                for n in range(5)
             ],
         )
         session.execute(
@@ -216,6 +229,27 @@ def test_hits_list_shows_the_seed_pages_results_in_rank_order(fxcrawl: Fxcrawl) 
     every = fxcrawl("hits", "list", "--json", "--limit", "1000").json()
     table = fxcrawl("hits", "list", "--limit", "5")
     assert table.err.startswith(f"hits 1–5 of {len(every)}; next page: --offset 5")
+
+
+def test_fast_news_pages_with_a_total_and_shows_an_unknown_time_as_the_page_did(fxcrawl: Fxcrawl) -> None:
+    every = fxcrawl("fast-news", "list", "--json").json()
+    assert [item["id"] for item in every] == [1000, 1001, 1002, 1003, 1004]  # the unknown time last
+    second = fxcrawl("fast-news", "list", "--json", "--limit", "2", "--offset", "2").json()
+    assert [item["id"] for item in second] == [1002, 1003]
+    table = fxcrawl("fast-news", "list", "--limit", "2", "--offset", "3")
+    assert table.err.strip() == "fast news 4–5 of 5; times in Asia/Shanghai"
+    assert "刚刚" in table.out
+
+
+def test_search_pages_through_its_cursor(fxcrawl: Fxcrawl) -> None:
+    every = fxcrawl("search", "现代", "--json", "--limit", "1000").json()
+    assert len(every) > 3
+    first = fxcrawl("search", "现代", "--limit", "3")
+    cursor = first.err.split("next page: --after ", 1)[1].split(";", 1)[0]
+    second = fxcrawl("search", "现代", "--json", "--limit", "3", "--after", cursor).json()
+    assert [a["id"] for a in second] == [a["id"] for a in every[3:6]]
+    bad = fxcrawl("search", "现代", "--after", "not-a-cursor")
+    assert bad.code == 2 and bad.err.startswith("fxcrawl: error: argument --after:")
 
 
 # -- schedule list --db ------------------------------------------------------------------------------

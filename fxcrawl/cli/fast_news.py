@@ -7,7 +7,7 @@ import click
 from fxcrawl.cli import params
 from fxcrawl.cli.core import Command, Group
 from fxcrawl.cli.database import open_database, when
-from fxcrawl.cli.output import minutes, print_json, table
+from fxcrawl.cli.output import footer, minutes, print_json, table
 
 
 @click.group("fast-news", cls=Group, help="stored 快讯 (fast news)")
@@ -19,17 +19,21 @@ def fast_news() -> None:
 @params.db
 @params.as_json
 @params.since("2026-12-01")
-@click.option("--limit", type=params.POSITIVE, default=50)
-def list_fast_news(db: str, as_json: bool, since: str | None, limit: int) -> int:
+@params.limit
+@params.offset
+@params.tz
+def list_fast_news(db: str, as_json: bool, since: str | None, limit: int, offset: int, tz: str) -> int:
     from storage import queries
 
+    start = when(since)
     with open_database(db).session() as session:
-        rows = queries.list_fast_news(session, since=when(since), limit=limit)
+        rows = queries.list_fast_news(session, since=start, limit=limit, offset=offset)
+        total = 0 if as_json else queries.count_fast_news(session, since=start)
     if as_json:
         print_json(rows)
         return 0
     for row in rows:
-        row["published"] = minutes(row["published_at"] or row["published_text"])
+        row["published"] = minutes(row["published_at"], zone=tz) if row["published_at"] else row["published_text"]
         row["pin"] = "置顶" if row["pinned"] else ""
     table(
         rows,
@@ -42,4 +46,5 @@ def list_fast_news(db: str, as_json: bool, since: str | None, limit: int) -> int
         ],
         "no fast news stored",
     )
+    footer(len(rows), offset, total, "fast news", tz)
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from fxcrawl.cli import params
@@ -25,8 +27,17 @@ from fxcrawl.cli.output import minutes, print_json, table
 @params.until
 @click.option("--limit", type=params.POSITIVE, default=20)
 @click.option("--rank", is_flag=True, help="by relevance among the newest 1,000 matches")
+@click.option("--after", "cursor", metavar="CURSOR", help="the next page: the cursor the previous page's footer names")
 def search(
-    db: str, as_json: bool, query: str, source: str | None, since: str | None, until: str | None, limit: int, rank: bool
+    db: str,
+    as_json: bool,
+    query: str,
+    source: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    rank: bool,
+    cursor: str | None,
 ) -> int:
     from storage import fulltext
 
@@ -36,7 +47,13 @@ def search(
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     with open_database(db).session() as session:
-        rows = fulltext.search(session, parsed, source=source, since=start, until=end, limit=limit, rank=rank).results
+        try:
+            page = fulltext.search(
+                session, parsed, source=source, since=start, until=end, limit=limit, rank=rank, cursor=cursor
+            )
+        except ValueError as exc:  # a cursor that is not one of this command's
+            raise UsageError(f"argument --after: {exc}") from None
+    rows = page.results
     if as_json:
         print_json(rows)
         return 0
@@ -47,6 +64,8 @@ def search(
     if rank:
         columns.append(("score", "score", 8))
     table(rows, [*columns, ("snippet", "snippet", 60)], "no articles match")
+    more = f"; next page: --after {page.next_cursor}" if page.next_cursor else ""
+    print(f"{len(rows)} articles{more}; times in Asia/Shanghai", file=sys.stderr)
     return 0
 
 
