@@ -69,6 +69,13 @@ class ArchiveMiddleware:
 class ArchiveStampMiddleware:
     """Gives each article the record id of the response it was parsed from."""
 
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ArchiveStampMiddleware:
+        # no archive, no stamps: not one more async generator around every response's output
+        if not crawler.settings.getbool("FXCRAWL_ARCHIVE_ENABLED", True):
+            raise NotConfigured
+        return cls()
+
     async def process_spider_output(
         self, response: Response, result: AsyncIterator[Any], spider: Spider | None = None
     ) -> AsyncIterator[Any]:

@@ -93,13 +93,10 @@ class CrawlProgress:
             in_flight = len(getattr(getattr(engine, "downloader", None), "active", ()) or ())
             discovered = done + max(0, waiting) + in_flight
         now = time.monotonic()
-        return Progress(
+        return Progress.from_counts(
+            counts,
             done=done,
             discovered=discovered,
-            new=counts["articles_new"],
-            updated=counts["articles_updated"],
-            rejected=counts["rejected"],
-            errors=counts["errors"],
             elapsed=now - self.started,
             rate=self.meter.update(now, done),
             label=self.label,

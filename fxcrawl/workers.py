@@ -52,13 +52,10 @@ class CombinedProgress:
         done = counts["pages"]
         queued = self.queued()
         now = time.monotonic()
-        return Progress(
+        return Progress.from_counts(
+            counts,
             done=done,
             discovered=None if queued is None else done + queued,
-            new=counts["articles_new"],
-            updated=counts["articles_updated"],
-            rejected=counts["rejected"],
-            errors=counts["errors"],
             elapsed=now - self.started,
             rate=self.meter.update(now, done),
             label=f"{self.job} ({running}/{len(self.pids)} workers)",

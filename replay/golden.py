@@ -7,7 +7,7 @@ parser change changes. Tests compare the parsers' output with them field by fiel
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +73,15 @@ def golden_path(page: Path) -> Path:
 
 
 def write_goldens(root: Path = FIXTURE_SITE) -> list[Path]:
+    return _write(fixture_pages(root), parse_fixture)
+
+
+def _write(pages: Iterable[tuple[Path, str]], golden: Callable[[Path, str], dict[str, Any]]) -> list[Path]:
+    """Each page's golden JSON beside it; the files written."""
     written = []
-    for page, url in fixture_pages(root):
+    for page, url in pages:
         target = golden_path(page)
-        target.write_text(json.dumps(parse_fixture(page, url), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        target.write_text(json.dumps(golden(page, url), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         written.append(target)
     return written
 
@@ -98,9 +103,4 @@ def recorded_golden(page: Path, url: str) -> dict[str, Any]:
 
 
 def write_recorded_goldens(root: Path = RECORDED) -> list[Path]:
-    written = []
-    for page, url in recorded_pages(root):
-        target = golden_path(page)
-        target.write_text(json.dumps(recorded_golden(page, url), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        written.append(target)
-    return written
+    return _write(recorded_pages(root), recorded_golden)

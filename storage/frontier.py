@@ -98,12 +98,7 @@ class Frontier:
         return {row[0]: KnownURL(*row) for row in rows}
 
     def _owed(self, now: datetime) -> Any:
-        return or_(
-            FrontierEntry.state == DISCOVERED,
-            (FrontierEntry.state == FAILED)
-            & (FrontierEntry.attempts < self.policy.max_attempts)
-            & ((FrontierEntry.next_fetch_at.is_(None)) | (FrontierEntry.next_fetch_at <= now)),
-        )
+        return owed(self.policy, now)
 
     def pending(self, now: datetime | None = None, limit: int = 100_000) -> list[KnownURL]:
         """URLs still to fetch: discovered and never fetched, or failed and due for another attempt."""
@@ -121,6 +116,17 @@ class Frontier:
         query = select(func.count(FrontierEntry.id)).where(self._owed(now or utcnow()))
         with self.database.session() as session:
             return int(session.scalar(query) or 0)
+
+
+def owed(policy: RecrawlPolicy, now: datetime) -> Any:
+    """The frontier rows still owed a fetch: discovered and never fetched, or failed with attempts
+    left and due again (what a crawl resumes, the owed gauge counts and `fxcrawl frontier` shows)."""
+    return or_(
+        FrontierEntry.state == DISCOVERED,
+        (FrontierEntry.state == FAILED)
+        & (FrontierEntry.attempts < policy.max_attempts)
+        & ((FrontierEntry.next_fetch_at.is_(None)) | (FrontierEntry.next_fetch_at <= now)),
+    )
 
 
 @cache

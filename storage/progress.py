@@ -12,7 +12,9 @@ offline site, which may import only ``fx168``, has no long work of its own).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,17 @@ class Progress:
     rate: float | None = None
     unit: str = "pages"
     label: str = ""
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], **fields: Any) -> Progress:
+        """A snapshot whose outcomes are run counts under the run ledger's names (storage.runs)."""
+        return cls(
+            new=counts["articles_new"],
+            updated=counts["articles_updated"],
+            rejected=counts["rejected"],
+            errors=counts["errors"],
+            **fields,
+        )
 
     @property
     def remaining(self) -> int | None:

@@ -49,6 +49,11 @@ def article_json(article: Article, source: str, with_body: bool = False) -> dict
     return data
 
 
+def count_rows(session: Session, query: Select[*tuple[Any, ...]]) -> int:
+    """How many rows ``query`` would return (the total a paged listing shows beside its page)."""
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
 def _fast_news_query(since: datetime | None) -> Select[FastNews]:
     query = select(FastNews)
     if since:
@@ -57,7 +62,7 @@ def _fast_news_query(since: datetime | None) -> Select[FastNews]:
 
 
 def count_fast_news(session: Session, *, since: datetime | None = None) -> int:
-    return session.scalar(select(func.count()).select_from(_fast_news_query(since).subquery())) or 0
+    return count_rows(session, _fast_news_query(since))
 
 
 def list_fast_news(
@@ -132,8 +137,7 @@ def count_articles(
     search: str | None = None,
 ) -> int:
     """How many articles list_articles would page through with these filters."""
-    filtered = _articles_query(source, since, until, search).subquery()
-    return session.scalar(select(func.count()).select_from(filtered)) or 0
+    return count_rows(session, _articles_query(source, since, until, search))
 
 
 def get_article(session: Session, id_or_url: str, with_revisions: bool = False) -> dict[str, Any] | None:
@@ -273,7 +277,7 @@ def list_runs(
 
 
 def count_runs(session: Session, *, job: str | None = None, unhealthy: bool = False) -> int:
-    return session.scalar(select(func.count()).select_from(_runs_query(job, unhealthy).subquery())) or 0
+    return count_rows(session, _runs_query(job, unhealthy))
 
 
 def last_runs(session: Session, jobs: list[str]) -> dict[str, dict[str, Any]]:

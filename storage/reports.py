@@ -6,16 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage import frontier
 from storage.models import FrontierEntry, Reject, SearchHit
-from storage.queries import site_time
-
-
-def _total(session: Session, query: Select[Any]) -> int:
-    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+from storage.queries import count_rows, site_time
 
 
 def list_rejects(
@@ -40,12 +36,14 @@ def list_rejects(
         }
         for reject in page
     ]
-    return rows, _total(session, query)
+    return rows, count_rows(session, query)
 
 
-def frontier_summary(session: Session, now: datetime | None = None) -> dict[str, Any]:
-    """URLs by kind and state, how many are owed (never fetched, or failed and due for a retry),
-    and the failures grouped by their last error."""
+def frontier_summary(
+    session: Session, now: datetime | None = None, policy: frontier.RecrawlPolicy | None = None
+) -> dict[str, Any]:
+    """URLs by kind and state, how many are owed (frontier.owed: the crawl's own rule), and the
+    failures grouped by their last error."""
     now = now or datetime.now(UTC)
     by_state = [
         {"kind": kind, "state": state, "urls": count}
@@ -55,15 +53,7 @@ def frontier_summary(session: Session, now: datetime | None = None) -> dict[str,
             .order_by(FrontierEntry.kind, FrontierEntry.state)
         )
     ]
-    owed = session.scalar(
-        select(func.count()).where(
-            or_(
-                FrontierEntry.state == frontier.DISCOVERED,
-                (FrontierEntry.state == frontier.FAILED)
-                & or_(FrontierEntry.next_fetch_at.is_(None), FrontierEntry.next_fetch_at <= now),
-            )
-        )
-    )
+    owed = session.scalar(select(func.count()).where(frontier.owed(policy or frontier.RecrawlPolicy(), now)))
     failed = [
         {"reason": reason or "unknown", "urls": count}
         for reason, count in session.execute(
@@ -91,7 +81,7 @@ def list_failed_urls(session: Session, *, limit: int = 50, offset: int = 0) -> t
         }
         for entry in page
     ]
-    return rows, _total(session, query)
+    return rows, count_rows(session, query)
 
 
 def list_hits(
@@ -129,4 +119,4 @@ def list_hits(
         }
         for hit in session.scalars(ordered.limit(limit).offset(offset))
     ]
-    return rows, _total(session, query)
+    return rows, count_rows(session, query)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +279,16 @@ def assert_page_953_stored(database_url: str) -> None:
         database.dispose()
     assert titles == expected
     assert hits == set(expected)
+
+
+@dataclass
+class Result:
+    """What an in-process `fxcrawl` command gave: its exit code, standard output and error."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        assert self.code == 0, self.err
+        return json.loads(self.out)

@@ -11,14 +11,13 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, Result
 from sqlalchemy import insert
 from wcwidth import wcswidth
 
@@ -29,17 +28,6 @@ from storage.db import Database
 from storage.models import CrawlRun, FastNews, FrontierEntry, Reject
 
 PAGES = "1,951-955,1000"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        assert self.code == 0, self.err
-        return json.loads(self.out)
 
 
 Fxcrawl = Callable[..., Result]

@@ -4,12 +4,17 @@ readable without SQL."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from fxcrawl.cli import params
 from fxcrawl.cli.core import Command, Group
 from fxcrawl.cli.database import open_database
 from fxcrawl.cli.output import footer, minutes, print_json, table
+
+if TYPE_CHECKING:
+    from storage.frontier import RecrawlPolicy
 
 
 @click.group(cls=Group, help="what could not be stored, and why")
@@ -64,7 +69,7 @@ def frontier(db: str, as_json: bool, show_failed: bool, limit: int, offset: int)
         if show_failed:
             rows, total = reports.list_failed_urls(session, limit=limit, offset=offset)
         else:
-            summary = reports.frontier_summary(session)
+            summary = reports.frontier_summary(session, policy=recrawl_policy())
     if show_failed:
         if as_json:
             print_json(rows)
@@ -91,6 +96,14 @@ def frontier(db: str, as_json: bool, show_failed: bool, limit: int, offset: int)
         print()
         table(summary["failed"], [("urls", "URLs", 7), ("reason", "failed because", 80)], "")
     return 0
+
+
+def recrawl_policy() -> RecrawlPolicy:
+    """The crawl's own retry rule (FXCRAWL_FRONTIER_MAX_ATTEMPTS …), so "owed" means what a crawl resumes."""
+    from fxcrawl.run import project_settings_with
+    from storage.frontier import RecrawlPolicy
+
+    return RecrawlPolicy.from_settings(project_settings_with())
 
 
 @click.group(cls=Group, help="search results as the listings showed them")
