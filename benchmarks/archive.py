@@ -111,6 +111,9 @@ def parse_alone(pages: list[tuple[str, str]]) -> tuple[int, float]:
 
 
 def run(pages: int, rounds: int, workdir: Path, log: Any = print) -> list[Row]:
+    # a folder of its own: the other benchmarks' crawls archive beside their databases in workdir too
+    workdir = workdir / "archive-bench"
+    workdir.mkdir(exist_ok=True)
     db = f"sqlite:///{workdir / 'archive-bench.db'}"
     crawl(pages, db, workdir)
     crawled = last_run_stats(db)
