@@ -20,7 +20,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from tabulate import tabulate
 
-from benchmarks.common import POSTGRES_ADMIN_URL, Row, verdict
+from benchmarks.common import POSTGRES_ADMIN_URL, Row, article_records, items_for, run_real_pipelines, verdict
 from storage import browse, fulltext
 from storage.db import Database
 from storage.models import Article, Source
@@ -167,7 +168,55 @@ def upkeep(database: Database, n: int, extra: int = 2000) -> tuple[float, float]
         started = time.perf_counter()
         fulltext.index_articles(session, rows)
         index_s = time.perf_counter() - started
+        if database.dialect != "sqlite":  # the rows came with their ids: the sequence must follow
+            session.execute(text("SELECT setval('articles_id_seq', (SELECT max(id) FROM articles))"))
     return rows_s / extra * 1e6, index_s / extra * 1e6
+
+
+#: Articles written through the real pipelines to price the store's work per article at a size.
+STORE_SAMPLE = 2000
+SMALL_STORE = 20_000
+
+
+@contextmanager
+def fresh_store(dialect: str, sqlite_path: Path, postgres: str) -> Iterator[tuple[Database, str]]:
+    """A new empty store (a SQLite file, or a PostgreSQL database dropped afterwards) and its URL."""
+    drop = None
+    if dialect == "sqlite":
+        sqlite_path.unlink(missing_ok=True)
+        url = f"sqlite:///{sqlite_path}"
+    else:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        admin = postgres.replace("postgresql+psycopg", "postgresql")
+        name = f"fxcrawl_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(postgres).set(database=name).render_as_string(hide_password=False)
+        drop = (admin, name)
+    database = Database(url).prepare()
+    try:
+        yield database, url
+    finally:
+        database.dispose()
+        if drop:
+            import psycopg
+
+            with psycopg.connect(drop[0], autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
+
+
+def store_cost(url: str, workdir: Path) -> float:
+    """µs per article of writing STORE_SAMPLE fresh generated articles (with their search hits and
+    sources) through the crawl's own Validate → Dedupe → Store pipelines, index upkeep included,
+    into this store as it stands."""
+    records = article_records(STORE_SAMPLE)
+    elapsed, stats = run_real_pipelines(url, items_for(records), spool_dir=workdir / "spool")
+    stored = stats.get("fxcrawl/store/article/new", 0)
+    if stored != STORE_SAMPLE or stats.get("fxcrawl/store/failed_items"):
+        raise RuntimeError(f"store cost: {stored} of {STORE_SAMPLE} articles stored ({stats})")
+    return elapsed / STORE_SAMPLE * 1e6
 
 
 def latencies(fn: Callable[[], Any], repeat: int) -> list[float]:
@@ -342,20 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     for dialect in args.dialects.split(","):
         label = "SQLite" if dialect == "sqlite" else "PostgreSQL"
-        if dialect == "sqlite":
-            url, drop = f"sqlite:///{workdir / f'search-{args.articles}.db'}", None
-        else:
-            import psycopg
-            from sqlalchemy.engine import make_url
-
-            admin = args.postgres.replace("postgresql+psycopg", "postgresql")
-            name = f"fxcrawl_bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-            drop = (admin, name)
-        database = Database(url).prepare()
-        try:
+        with fresh_store(dialect, workdir / f"search-{args.articles}.db", args.postgres) as (database, url):
             say(f"{label}: filling {args.articles:,} articles")
             started = time.perf_counter()
             timings = fill(database, args.articles, progress=say)
@@ -387,13 +423,26 @@ def main(argv: list[str] | None = None) -> int:
                     note="2,000 new articles in one transaction",
                 )
             )
-        finally:
-            database.dispose()
-            if drop:
-                import psycopg
-
-                with psycopg.connect(drop[0], autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
+            large_us = store_cost(url, workdir)
+        say(f"{label}: the same articles into a store of {SMALL_STORE:,}")
+        with fresh_store(dialect, workdir / f"search-{SMALL_STORE}.db", args.postgres) as (database, url):
+            fill(database, SMALL_STORE, progress=lambda _: None)
+            small_us = store_cost(url, workdir)
+        rows.append(
+            Row(
+                "search-large",
+                f"{label}: the store's cost per article (real pipelines, index upkeep included), "
+                f"{args.articles:,} stored",
+                round(large_us, 1),
+                "µs",
+                round(small_us, 1),
+                f"the same {STORE_SAMPLE:,} articles into a store of {SMALL_STORE:,} (µs per article)",
+                round(large_us / small_us, 2),
+                note=f"{1e6 / large_us:,.0f} articles/s at {args.articles:,}, "
+                f"{1e6 / small_us:,.0f}/s at {SMALL_STORE:,}",
+            )
+        )
+        say(f"  {label} store cost: {large_us:.0f} µs/article at {args.articles:,}, {small_us:.0f} at {SMALL_STORE:,}")
     table = [
         [r.figure, r.value, r.unit, r.baseline, r.baseline_name, r.ratio, r.target, r.status, r.note] for r in rows
     ]

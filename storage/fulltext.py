@@ -357,6 +357,8 @@ def _write_sqlite(connection: Connection, rows: Sequence[Sequence[Any]]) -> None
         live.append((offset, id_, rowid))
         docs.append((rowid, document(title, body)))
     connection.exec_driver_sql("INSERT INTO article_fts_live (seq, article_id, fts_rowid) VALUES (?, ?, ?)", live)
+    # ascending rowids: FTS5 flushes its in-memory segment whenever a rowid is not above the last
+    docs.sort()
     connection.exec_driver_sql("INSERT INTO article_fts (rowid, document) VALUES (?, ?)", docs)
 
 
