@@ -88,9 +88,7 @@ class ArchiveStampMiddleware:
 
 def _pairs(headers: Any) -> list[tuple[str, str]]:
     """Scrapy's bytes headers as (name, value) text pairs, every value of a repeated header kept."""
-    return [
-        (name.decode("latin-1"), value.decode("latin-1")) for name, values in headers.items() for value in values
-    ]
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, values in headers.items() for value in values]
 
 
 def _reason(status: int) -> str:

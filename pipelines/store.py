@@ -420,4 +420,3 @@ def _on_running_reactor() -> bool:
     """Called on the thread of a running Twisted reactor (never installs one)."""
     reactor = sys.modules.get("twisted.internet.reactor")
     return bool(reactor is not None and getattr(reactor, "running", False) and isInIOThread())
-

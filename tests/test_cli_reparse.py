@@ -43,9 +43,7 @@ portal.parse_article_page = changed
 
 def fxcrawl(*args: str, prelude: str = "") -> subprocess.CompletedProcess[str]:
     code = f"{prelude}\nimport sys\nfrom fxcrawl.cli import main\nsys.exit(main(sys.argv[1:]))"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=240
-    )
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=240)
 
 
 def snapshot(db: str) -> dict[str, object]:
@@ -172,8 +170,17 @@ def test_a_damaged_archive_file_is_named_and_the_rest_read(store: str, tmp_path:
 
 def test_articles_show_raw_prints_the_page_as_fetched(store: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "fxcrawl.cli", "articles", "show", "https://www.fx168news.com/article/1049849", "--raw",
-         "--db", store],
+        [
+            sys.executable,
+            "-m",
+            "fxcrawl.cli",
+            "articles",
+            "show",
+            "https://www.fx168news.com/article/1049849",
+            "--raw",
+            "--db",
+            store,
+        ],
         cwd=ROOT,
         capture_output=True,
         timeout=60,

@@ -213,7 +213,8 @@ def test_the_analyzer_makes_bigrams_and_keeps_latin_words_whole() -> None:
 #: (NFKC changes them), NUL and other controls.
 _MIXED_TEXT = st.text(
     alphabet=st.sampled_from(
-        list("中国式现代化央行利率上涨ひらがなカタカナ한국어𠀀𠀁") + list("abcXYZé09ＧＤＰ１２，。、！ -_.%\n\x00\t")
+        list("中国式现代化央行利率上涨ひらがなカタカナ한국어𠀀𠀁")
+        + list("abcXYZé09ＧＤＰ１２，。、！ -_.%\n\x00\t")
         + ["\uf900", "\uff76", "\u3000"]
     ),
     max_size=80,
@@ -319,9 +320,7 @@ def test_the_migration_indexes_an_existing_store(database_url: str) -> None:
         config.attributes["connection"] = connection
         command.downgrade(config, "0004_news_identity")  # the revision before the index
     with database.engine.begin() as connection:
-        assert not set(fulltext.INDEX_TABLES) & set(
-            inspect(connection).get_table_names()
-        ) - {"sqlite_sequence"}
+        assert not set(fulltext.INDEX_TABLES) & set(inspect(connection).get_table_names()) - {"sqlite_sequence"}
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     articles = stored(database)

@@ -91,9 +91,7 @@ def scrapyd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scrapyd]:
     environment = {key: value for key, value in os.environ.items() if key not in _SCRUBBED}
     environment["HOME"] = str(tmp)  # no ~/.scrapyd.conf or ~/.scrapy.cfg of the machine's
     with (folder / "scrapyd.out").open("w") as out:
-        server = subprocess.Popen(
-            [BIN / "scrapyd"], cwd=folder, env=environment, stdout=out, stderr=subprocess.STDOUT
-        )
+        server = subprocess.Popen([BIN / "scrapyd"], cwd=folder, env=environment, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 60

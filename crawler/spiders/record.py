@@ -46,7 +46,10 @@ class RecordSpider(scrapy.Spider):
         base = self.settings.get("FXCRAWL_BASE_URL")
         for url in self.urls:
             yield scrapy.Request(
-                site.fetch_url(url, base), callback=self.page, cb_kwargs={"live": url}, errback=self.failed,
+                site.fetch_url(url, base),
+                callback=self.page,
+                cb_kwargs={"live": url},
+                errback=self.failed,
                 meta={"handle_httpstatus_all": True},
             )
 

@@ -70,9 +70,7 @@ def list_articles(
 @click.option("--revisions", is_flag=True, help="list the article's earlier versions")
 @click.option("--raw", is_flag=True, help="print the page as it was fetched, from the archive")
 @params.archive_dir
-def show_article(
-    db: str, as_json: bool, id_or_url: str, revisions: bool, raw: bool, archive_dir: Path | None
-) -> int:
+def show_article(db: str, as_json: bool, id_or_url: str, revisions: bool, raw: bool, archive_dir: Path | None) -> int:
     from storage import queries
 
     key = id_or_url.strip()
