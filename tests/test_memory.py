@@ -33,3 +33,26 @@ def test_startup_objects_are_frozen_while_the_engine_runs() -> None:
 def test_the_freeze_can_be_turned_off() -> None:
     with pytest.raises(NotConfigured):
         FreezeStartupObjects.from_crawler(make_crawler(FXCRAWL_GC_FREEZE=False))
+
+
+def test_the_engine_start_freezes_without_a_full_collection() -> None:
+    """The full collection (about 200 ms of start-up's heap) runs when the extension is built,
+    before the engine starts; at engine start, with the reactor running, there is only the freeze."""
+    full: list[int] = []
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    crawler = make_crawler()
+    gc.callbacks.append(watch)
+    try:
+        extension = FreezeStartupObjects.from_crawler(crawler)
+        assert full, "the garbage is collected when the extension is built"
+        full.clear()
+        extension.engine_started()
+        assert not full, "engine_started ran a full collection on the reactor thread"
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.callbacks.remove(watch)
+        extension.engine_stopped()
