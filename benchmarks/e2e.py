@@ -55,14 +55,15 @@ def run_worker(kind: str, base_url: str, db_file: Path, pages: int, server_pid: 
 
 
 def run(pages: int, rounds: int, workdir: Path, log: Any = print) -> list[Row]:
-    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "parsers": [], "full": []}
+    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "parsers": [], "full": [], "unarchived": []}
     with ReplayServer("--generate", str(pages)) as server:
         pid = server.process.pid if server.process else None
         log(f"  e2e: server {server.base_url}, {pages} listing pages × 10 articles")
         warm = run_worker("bare", server.base_url, workdir / "e2e-warmup.db", pages, pid)
         log(f"  e2e: warm-up bare crawl {warm['pages_per_s']:.0f} pages/s (not counted)")
         for round_ in range(rounds):
-            order = ("bare", "parsers", "full") if round_ % 2 == 0 else ("full", "parsers", "bare")
+            order = ("bare", "parsers", "full", "unarchived")
+            order = order if round_ % 2 == 0 else order[::-1]
             for kind in order:
                 db_file = workdir / f"e2e-{kind}-{round_}.db"
                 result = run_worker(kind, server.base_url, db_file, pages, pid)
@@ -76,10 +77,11 @@ def run(pages: int, rounds: int, workdir: Path, log: Any = print) -> list[Row]:
     bare = median([r["pages_per_s"] for r in runs["bare"]])
     full = median([r["pages_per_s"] for r in runs["full"]])
     parsers = median([r["pages_per_s"] for r in runs["parsers"]])
+    unarchived = median([r["pages_per_s"] for r in runs["unarchived"]])
     engine_bare = _median_or_none([r["engine_pages_per_s"] for r in runs["bare"]])
     engine_full = _median_or_none([r["engine_pages_per_s"] for r in runs["full"]])
     expected_responses = pages * 11 + 1  # listings + articles + robots.txt
-    everything = runs["bare"] + runs["parsers"] + runs["full"]
+    everything = runs["bare"] + runs["parsers"] + runs["full"] + runs["unarchived"]
     same_urls = len({r["url_digest"] for r in everything}) == 1
     stored = runs["full"][-1]["stored"]
     complete = all(r["responses"] == expected_responses for r in everything) and stored.get("articles") == pages * 10
@@ -117,6 +119,26 @@ def run(pages: int, rounds: int, workdir: Path, log: Any = print) -> list[Row]:
                 "the real spider and parsers, every item yielded into no pipeline; no fxcrawl middleware, "
                 "extension or database: the most the full crawl could reach if validating and storing were free"
             ),
+        ),
+        Row(
+            "e2e",
+            "full crawl pages/s against spider and parsers alone",
+            full,
+            "pages/s",
+            baseline=parsers,
+            baseline_name="spider and parsers alone",
+            ratio=ratio(full, parsers),
+            note="what validating, deduping, storing and archiving cost, as a share of the ceiling",
+        ),
+        Row(
+            "e2e",
+            "full crawl without the WARC archive pages/s against spider and parsers alone",
+            unarchived,
+            "pages/s",
+            baseline=parsers,
+            baseline_name="spider and parsers alone",
+            ratio=ratio(unarchived, parsers),
+            note=f"FXCRAWL_ARCHIVE_ENABLED=False; the archive's own cost: full/unarchived {ratio(full, unarchived)}",
         ),
         Row(
             "e2e",

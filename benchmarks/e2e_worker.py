@@ -170,7 +170,7 @@ def stored(db_file: str) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e_worker")
-    parser.add_argument("kind", choices=["bare", "parsers", "full"])
+    parser.add_argument("kind", choices=["bare", "parsers", "full", "unarchived"])
     parser.add_argument("base_url")
     parser.add_argument("db_file")
     parser.add_argument("pages", type=int)
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=JSON",
-        help="full crawl: an extra setting, e.g. 'SPIDER_MIDDLEWARES={}' (for what-if runs; repeatable)",
+        help="full or unarchived crawl: an extra setting, e.g. 'SPIDER_MIDDLEWARES={}' (what-if runs; repeatable)",
     )
     args = parser.parse_args(argv)
 
@@ -200,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         stats = crawl_bare(args.base_url, args.pages)
     elif args.kind == "parsers":
         stats = crawl_parsers(args.base_url, args.pages)
-    else:
+    else:  # full, or full with the WARC archive off (what the crawl costs without keeping its pages)
         Path(args.db_file).unlink(missing_ok=True)
+        if args.kind == "unarchived":
+            extra.setdefault("FXCRAWL_ARCHIVE_ENABLED", False)
         stats = crawl_full(args.base_url, args.db_file, args.pages, extra)
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_before
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "url_digest": hashlib.sha256("\n".join(urls).encode()).hexdigest()[:16],
         "urls": len(urls),
         "peak_rss_mb": peak_rss_mb(),
-        "stored": stored(args.db_file) if args.kind == "full" else {},
+        "stored": stored(args.db_file) if args.kind in ("full", "unarchived") else {},
     }
     print(json.dumps(result), flush=True)
     return 0
