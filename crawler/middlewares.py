@@ -24,6 +24,7 @@ from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.misc import load_object
 from scrapy.utils.reactor import is_reactor_installed
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import defer, threads
@@ -72,6 +73,12 @@ class IncrementalMiddleware:
         #: How long a listing's requests wait for the writer's commit. Far longer than a commit
         #: takes; a writer stuck retrying (the database away) lets the walk go on, as before.
         self.record_timeout = crawler.settings.getfloat("FXCRAWL_FRONTIER_RECORD_TIMEOUT", 10.0)
+        #: Whether a listing's requests wait for that commit: only where a request can outlive this
+        #: process (a shared scrapy-redis queue, or a JOBDIR's disk queue). Otherwise a killed crawl
+        #: loses its queue with it, and the writer commits the listing's facts before any item read
+        #: from its requests (first in its queue), so waiting would only stall the walk behind
+        #: whatever batch the writer is busy with.
+        self.await_commit = _requests_outlive_process(crawler.settings)
         self.fetch_base = crawler.settings.get("FXCRAWL_BASE_URL")
         #: Distributed workers leave this to `fxcrawl reconcile`, which queues the leftovers once for all.
         self.frontier_start = crawler.settings.getbool("FXCRAWL_FRONTIER_START", True)
@@ -194,30 +201,35 @@ class IncrementalMiddleware:
             self._count("frontier_unavailable")
             known = {}
         out, next_url = self._filter_listing(response, results, hits, canonical, known)
-        # Committed before any request leaves: once one is in the shared queue (and its fingerprint
-        # in the dupefilter), a worker killed before this write would leave no record of it anywhere,
-        # and the page fetched again after `reconcile` would have its links filtered as seen.
+        # Committed before any request leaves, where requests can outlive this process: once one is
+        # in the shared queue (and its fingerprint in the dupefilter), a worker killed before this
+        # write would leave no record of it anywhere, and the page fetched again after `reconcile`
+        # would have its links filtered as seen.
         if self.store is not None:
             committed = self.store.record(self._discovery(hits, canonical, next_url, response))
-            if not committed.called and is_reactor_installed():  # (a test may drive this without one)
-                from twisted.internet import reactor
-
-                committed.addTimeout(self.record_timeout, reactor)
-            try:
-                await maybe_deferred_to_future(committed)
-            except defer.TimeoutError:  # written when the writer can; the items carry the facts too
-                self._count("frontier_record_late")
-                logger.warning(
-                    "the frontier of %s is not committed after %.0f s (database away?): its requests go on",
-                    response.url,
-                    self.record_timeout,
-                )
+            if self.await_commit:
+                await self._committed(committed, response.url)
         for item in out:
             yield item
         unreadable = any(isinstance(r, RejectItem) and r.url == response.url for r in results)
         if site.parse_search_url(response.url) is not None and not unreadable:
             # recorded after its results, so a crash never marks a page read too early
             yield ListingVisitedItem(response.url, next_url, _walk_until(response))
+
+    async def _committed(self, committed: Deferred[None], url: str) -> None:
+        if not committed.called and is_reactor_installed():  # (a test may drive this without one)
+            from twisted.internet import reactor
+
+            committed.addTimeout(self.record_timeout, reactor)
+        try:
+            await maybe_deferred_to_future(committed)
+        except defer.TimeoutError:  # written when the writer can; the items carry the facts too
+            self._count("frontier_record_late")
+            logger.warning(
+                "the frontier of %s is not committed after %.0f s (database away?): its requests go on",
+                url,
+                self.record_timeout,
+            )
 
     def _filter_listing(
         self,
@@ -317,3 +329,15 @@ def _conditional(request: Request, entry: KnownURL) -> Request:
     merged: dict[str | bytes, Any] = dict(request.headers.to_unicode_dict().items())
     merged.update(headers)
     return request.replace(headers=merged, meta=meta)
+
+
+def _requests_outlive_process(settings: Any) -> bool:
+    """A scheduler whose queue is shared (scrapy-redis's, or one built on it) or on disk (JOBDIR);
+    FXCRAWL_FRONTIER_AWAIT_COMMIT, when set, decides instead."""
+    if settings.get("FXCRAWL_FRONTIER_AWAIT_COMMIT") is not None:
+        return settings.getbool("FXCRAWL_FRONTIER_AWAIT_COMMIT")
+    if settings.get("JOBDIR"):
+        return True
+    scheduler = settings.get("SCHEDULER")
+    cls = load_object(scheduler) if isinstance(scheduler, str) else scheduler
+    return any(base.__module__.startswith("scrapy_redis") for base in getattr(cls, "__mro__", ()))

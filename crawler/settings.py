@@ -175,6 +175,11 @@ FXCRAWL_RECRAWL_MAX_AGE = 3 * 86400
 FXCRAWL_RECRAWL_INTERVAL = 6 * 3600
 FXCRAWL_FRONTIER_RETRY_DELAY = 600
 FXCRAWL_FRONTIER_MAX_ATTEMPTS = 5
+#: Whether a listing's article requests wait for the writer to commit what the listing showed
+#: (at most FXCRAWL_FRONTIER_RECORD_TIMEOUT seconds). None: only when requests can outlive the
+#: process, a scrapy-redis queue or a JOBDIR (crawler/middlewares.py says why).
+FXCRAWL_FRONTIER_AWAIT_COMMIT = None
+FXCRAWL_FRONTIER_RECORD_TIMEOUT = 10.0
 #: Retry-After on these statuses pauses the host (the retry included) for that long, at most MAX seconds.
 FXCRAWL_RETRY_AFTER_CODES = [429, 503]
 FXCRAWL_RETRY_AFTER_MAX = 60.0

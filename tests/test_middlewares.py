@@ -317,3 +317,21 @@ def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves
     asyncio.run(crawl())
     assert events[:2] == ["discover 1 next=True", "committed"], events
     assert len(events) == 4
+
+
+def test_listing_requests_wait_for_the_commit_only_where_requests_outlive_the_process() -> None:
+    """A shared scrapy-redis queue or a JOBDIR keeps requests after a kill: there the listing's
+    facts are committed first. In one process the queue dies with it, and the writer commits the
+    listing before any item of its requests anyway, so the walk does not wait."""
+    from scrapy.settings import Settings
+
+    from crawler.middlewares import _requests_outlive_process
+
+    assert _requests_outlive_process(Settings({"SCHEDULER": "crawler.distributed.ResilientScheduler"}))
+    assert _requests_outlive_process(Settings({"SCHEDULER": "scrapy_redis.scheduler.Scheduler"}))
+    assert _requests_outlive_process(Settings({"SCHEDULER": "scrapy.core.scheduler.Scheduler", "JOBDIR": "jobs"}))
+    assert not _requests_outlive_process(Settings({"SCHEDULER": "scrapy.core.scheduler.Scheduler"}))
+    overridden = {"SCHEDULER": "scrapy.core.scheduler.Scheduler", "FXCRAWL_FRONTIER_AWAIT_COMMIT": "true"}
+    assert _requests_outlive_process(Settings(overridden))
+    redis = {"SCHEDULER": "crawler.distributed.ResilientScheduler", "FXCRAWL_FRONTIER_AWAIT_COMMIT": False}
+    assert not _requests_outlive_process(Settings(redis))
