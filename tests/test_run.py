@@ -21,6 +21,22 @@ def crawl_command(db: str, spool: Path, pages: int, *extra: str) -> list[str]:
     return replay_crawl_command(pages, spool, *extra, db=db)
 
 
+def _wait_for_run(db: str, process: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    """Until the crawl's run is in the ledger (the ledger opens it when the spider opens)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(Exception):  # the file or its schema may not be there yet
+            database = Database(db)
+            try:
+                with database.session() as session:
+                    if session.scalar(select(func.count(CrawlRun.id))):
+                        return
+            finally:
+                database.dispose()
+        time.sleep(0.1)
+    raise AssertionError(f"the crawl's run never began (exit {process.poll()})")
+
+
 def test_sigterm_mid_crawl_flushes_what_the_crawl_holds(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'fx.db'}"
     # Nothing is written before the crawl closes: one huge batch that never ages out.
@@ -38,7 +54,11 @@ def test_sigterm_mid_crawl_flushes_what_the_crawl_holds(tmp_path: Path) -> None:
         "CONCURRENT_REQUESTS=4",
     )
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    # Interrupted once its run has begun (a loaded machine can take longer than a fixed sleep to
+    # start, and a signal before Scrapy's handlers are in place just kills the process), then a
+    # second on: some 20 pages of 440 fetched, the huge batch holding their articles.
+    _wait_for_run(db, process)
+    time.sleep(1)
     assert process.poll() is None, "the crawl finished before it could be interrupted"
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
