@@ -19,9 +19,8 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -30,7 +29,16 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from tabulate import tabulate
 
-from benchmarks.common import POSTGRES_ADMIN_URL, Row, article_records, items_for, run_real_pipelines, verdict
+from benchmarks.common import (
+    POSTGRES_ADMIN_URL,
+    Row,
+    article_records,
+    items_for,
+    postgres_database,
+    run_real_pipelines,
+    sqlite_url,
+    verdict,
+)
 from storage import browse, fulltext
 from storage.db import Database
 from storage.models import Article, Source
@@ -181,30 +189,15 @@ SMALL_STORE = 20_000
 @contextmanager
 def fresh_store(dialect: str, sqlite_path: Path, postgres: str) -> Iterator[tuple[Database, str]]:
     """A new empty store (a SQLite file, or a PostgreSQL database dropped afterwards) and its URL."""
-    drop = None
-    if dialect == "sqlite":
-        sqlite_path.unlink(missing_ok=True)
-        url = f"sqlite:///{sqlite_path}"
-    else:
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        admin = postgres.replace("postgresql+psycopg", "postgresql")
-        name = f"fxcrawl_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = make_url(postgres).set(database=name).render_as_string(hide_password=False)
-        drop = (admin, name)
-    database = Database(url).prepare()
-    try:
+    with ExitStack() as stack:
+        if dialect == "sqlite":
+            sqlite_path.unlink(missing_ok=True)
+            url = sqlite_url(sqlite_path)
+        else:
+            url = stack.enter_context(postgres_database(postgres))
+        database = Database(url).prepare()
+        stack.callback(database.dispose)  # before the database is dropped
         yield database, url
-    finally:
-        database.dispose()
-        if drop:
-            import psycopg
-
-            with psycopg.connect(drop[0], autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
 
 
 def store_cost(url: str, workdir: Path) -> float:
