@@ -56,8 +56,12 @@ RANK_CANDIDATES = 1000
 #: PostgreSQL: the memory the one-off GIN build may use (its own transaction only; the server's
 #: maintenance_work_mem stays as configured for everything else).
 PG_BUILD_MEMORY = "1GB"
-#: PostgreSQL: how many of the newest rows a search reads before it asks the GIN index instead.
-PROBE_ROWS = 500
+#: PostgreSQL, newest first: the newest rows read first (a common word's page is there); then a
+#: query with at most GIN_CANDIDATES matches is answered through GIN (its matches sorted), one
+#: with more by walking the newest rows, at most WALK_ROWS of them.
+PROBE_ROWS = 200
+GIN_CANDIDATES = 10_000
+WALK_ROWS = 20_000
 #: Tables (and FTS5 shadow tables) the index owns; they are not in the models.
 INDEX_TABLES = frozenset(
     {
@@ -574,26 +578,44 @@ class _PostgresFinder(_Finder):
             return [(r[0], float(r[1])) for r in rows[:limit]], (f"r{offset + limit}" if more else None)
         if cursor is not None:
             filters.append(self._after(cursor))
-        # Newest first: a word in many articles is found by walking the newest rows, a rare one
-        # through GIN. PostgreSQL's estimate for a rare lexeme is a guess, and a wrong guess walks
-        # the whole table (seconds), so the choice is made here: walk at most PROBE_ROWS of the
-        # newest rows; if they hold a full page, that is the answer, else ask GIN for every match.
-        newest = (
-            f"SELECT s.article_id, s.published_at, s.document FROM article_search s"
-            f" WHERE {' AND '.join(filters) or 'TRUE'} {order} LIMIT {PROBE_ROWS}"
-        )
-        rows = self._execute(
-            session,
-            f"SELECT s.article_id, s.published_at FROM ({newest}) s{join}"
-            f" WHERE {' AND '.join([match, *texts])} {order} LIMIT {limit + 1}",
-        )
-        if len(rows) <= limit:
-            rows = self._execute(
-                session,
-                f"WITH m AS MATERIALIZED (SELECT s.article_id, s.published_at FROM article_search s{join}"
-                f" WHERE {' AND '.join([match, *filters, *texts])})"
-                f" SELECT article_id, published_at FROM m s {order} LIMIT {limit + 1}",
+        # Newest first, by the cheapest plan, chosen here: PostgreSQL's estimate of a rare
+        # lexeme's frequency is a guess, and a wrong guess walks the whole table (seconds).
+        # 1. A few of the newest rows: a common word fills the page there (a document read each).
+        # 2. Else GIN counts the matches, up to GIN_CANDIDATES (no document read: GIN answers a
+        #    plain AND exactly). Few are fetched through GIN and sorted; more mean a word common
+        #    enough that walking the newest rows (at most WALK_ROWS) finds a page sooner.
+        # The text checks (terms of three or more characters, phrases) read the article: they run
+        # on candidates in order, newest first, until a page is full.
+        where = " AND ".join([match, *filters])
+        checked = f" AND EXISTS (SELECT 1 FROM articles a WHERE a.id = s.article_id AND {' AND '.join(texts)})"
+        checks = checked if texts else ""
+
+        def walk(rows: int) -> list[Any]:
+            newest = (
+                f"SELECT s.article_id, s.published_at, s.document FROM article_search s"
+                f" WHERE {' AND '.join(filters) or 'TRUE'} {order} LIMIT {rows}"
             )
+            return self._execute(
+                session,
+                f"SELECT s.article_id, s.published_at FROM ({newest}) s"
+                f" WHERE {match}{checks} {order} LIMIT {limit + 1}",
+            )
+
+        rows = walk(PROBE_ROWS)
+        if len(rows) <= limit:
+            (counted,) = self._execute(
+                session,
+                f"SELECT count(*) FROM (SELECT 1 FROM article_search s WHERE {where} LIMIT {GIN_CANDIDATES + 1}) c",
+            )[0]
+            if counted > GIN_CANDIDATES:
+                rows = walk(WALK_ROWS)
+            if counted and len(rows) <= limit:  # few matches, or the walk did not fill a page
+                candidates = f"SELECT s.article_id, s.published_at FROM article_search s WHERE {where} {order}"
+                rows = self._execute(
+                    session,
+                    f"SELECT s.article_id, s.published_at FROM ({candidates}) s WHERE TRUE{checks} {order}"
+                    f" LIMIT {limit + 1}",
+                )
         more = len(rows) > limit
         rows = rows[:limit]
         if not more:

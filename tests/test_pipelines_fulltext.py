@@ -260,6 +260,42 @@ def test_search_equals_a_scan_on_generated_articles(database_url: str) -> None:
     database.dispose()
 
 
+@pytest.mark.parametrize(
+    ("probe", "candidates", "walk"),
+    [(5, 10, 40), (5, 10, 1000), (0, 0, 3), (1000, 1000, 1000)],
+    ids=["walk-then-gin", "walk-fills", "gin-after-short-walks", "probe-only"],
+)
+def test_every_postgres_plan_equals_a_scan(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, probe: int, candidates: int, walk: int
+) -> None:
+    """PostgreSQL's newest-first search picks among three plans by counts (probe the newest rows,
+    count through GIN, walk or sort GIN's matches): with small thresholds each is taken, paged
+    through, and must give the scan's answer."""
+    monkeypatch.setattr(fulltext, "PROBE_ROWS", probe)
+    monkeypatch.setattr(fulltext, "GIN_CANDIDATES", candidates)
+    monkeypatch.setattr(fulltext, "WALK_ROWS", walk)
+    # the newest articles hold both bigrams of 现代化 but never the word: the text check must run
+    decoys = [
+        article_item(
+            f"https://www.fx168news.com/article/{990000 + i}",
+            title=f"现代与代化之{i}",
+            body=["现代。代化，金融"],
+            published=f"2024-01-{1 + i:02d} 08:00",
+            source="金融界",
+            tags=[],
+        )
+        for i in range(25)
+    ]
+    store_items(postgres_url, generated_items(200, seed=5) + decoys)
+    database = Database(postgres_url)
+    articles = stored(database)
+    for query in ("现代", "现代化", "现代 金融", "gdp", "币", "cpi数据", "不存在的词"):
+        assert_same(database, articles, query)
+    assert_same(database, articles, "现代", source="金融界")
+    assert_same(database, articles, "现代化", since=datetime(2023, 3, 1, tzinfo=UTC))
+    database.dispose()
+
+
 def test_revised_articles_are_found_by_their_new_text_only(database_url: str) -> None:
     url = "https://www.fx168news.com/article/77"
     store_items(database_url, [article_item(url, title="旧标题", body=["原来的正文讲改革。"])])

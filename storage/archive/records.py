@@ -97,7 +97,8 @@ class RecordBuilder:
         self._buffer.truncate()
         self._writer.write_record(record)
         compressor = gzip_compressor()
-        return compressor.compress(self._buffer.getvalue()) + compressor.flush()
+        member: bytes = compressor.compress(self._buffer.getvalue()) + compressor.flush()
+        return member
 
     def warcinfo(self, filename: str, info: dict[str, str]) -> bytes:
         return self._member(self._writer.create_warcinfo_record(filename, info))
