@@ -39,7 +39,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -553,42 +554,56 @@ class _PostgresFinder(_Finder):
         self, session: Session, limit: int, rank: bool, cursor: str | None
     ) -> tuple[list[tuple[int, float]], str | None]:
         self.params["q"] = self.query.tsquery()
-        match = "s.document @@ to_tsquery('simple', :q)"
         filters = []
         if self.source_id is not None:
             filters.append("s.source_id = :source_id")
             self.params["source_id"] = self.source_id
         filters += self._dates("s")
-        texts = self._texts("a")
-        join = " JOIN articles a ON a.id = s.article_id" if texts else ""
-        order = "ORDER BY s.published_at DESC NULLS LAST, s.article_id DESC"
         if rank:
+            # the newest RANK_CANDIDATES matches, found as a page of newest-first results is,
+            # then scored: ts_rank reads each candidate's document once
             offset = _offset(cursor)
-            inner = (
-                "SELECT s.article_id AS id, ts_rank(s.document, to_tsquery('simple', :q)) AS score,"
-                f" s.published_at AS p FROM article_search s{join} WHERE {' AND '.join([match, *filters, *texts])}"
-                f" {order} LIMIT {RANK_CANDIDATES}"
-            )
+            ids = [row[0] for row in self._newest(session, filters, RANK_CANDIDATES)]
+            if not ids:
+                return [], None
+            self.params["ids"] = ids
             rows = self._execute(
                 session,
-                f"SELECT id, score FROM ({inner}) c ORDER BY score DESC, p DESC NULLS LAST, id DESC"
-                f" LIMIT {limit + 1} OFFSET {offset}",
+                "SELECT s.article_id, ts_rank(s.document, to_tsquery('simple', :q)) AS score FROM article_search s"
+                " WHERE s.article_id = ANY(:ids)",
             )
-            more = len(rows) > limit
-            return [(r[0], float(r[1])) for r in rows[:limit]], (f"r{offset + limit}" if more else None)
+            newest = {id_: n for n, id_ in enumerate(ids)}
+            ranked = sorted(rows, key=lambda row: (-row[1], newest[row[0]]))[offset : offset + limit + 1]
+            more = len(ranked) > limit
+            return [(r[0], float(r[1])) for r in ranked[:limit]], (f"r{offset + limit}" if more else None)
         if cursor is not None:
             filters.append(self._after(cursor))
-        # Newest first, by the cheapest plan, chosen here: PostgreSQL's estimate of a rare
-        # lexeme's frequency is a guess, and a wrong guess walks the whole table (seconds).
-        # 1. A few of the newest rows: a common word fills the page there (a document read each).
-        # 2. Else GIN counts the matches, up to GIN_CANDIDATES (no document read: GIN answers a
-        #    plain AND exactly). Few are fetched through GIN and sorted; more mean a word common
-        #    enough that walking the newest rows (at most WALK_ROWS) finds a page sooner.
-        # The text checks (terms of three or more characters, phrases) read the article: they run
-        # on candidates in order, newest first, until a page is full.
+        rows = self._newest(session, filters, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if not more:
+            return [(r[0], 0.0) for r in rows], None
+        last_id, last_published = rows[-1]
+        stamp = last_published.astimezone(UTC).isoformat() if last_published else ""
+        return [(r[0], 0.0) for r in rows], f"p{stamp}|{last_id}"
+
+    def _newest(self, session: Session, filters: list[str], wanted: int) -> list[Any]:
+        """(article id, published_at) of the newest ``wanted`` matches, newest first.
+
+        The plan is chosen here, by counting: PostgreSQL's estimate of a rare lexeme's frequency
+        is a guess, and a wrong guess walks the whole table (seconds).
+        1. The PROBE_ROWS newest rows: a common word fills a page there (a document read each).
+        2. Else GIN counts the matches, up to GIN_CANDIDATES (no document read: GIN answers a
+           plain AND of lexemes exactly). That few are fetched through GIN and sorted; more mean
+           a word common enough that walking the newest rows (at most WALK_ROWS) finds them sooner.
+        The text checks (terms of three or more characters, phrases) read the article: they run on
+        candidates in order, newest first, until enough are found."""
+        match = "s.document @@ to_tsquery('simple', :q)"
+        order = "ORDER BY s.published_at DESC NULLS LAST, s.article_id DESC"
         where = " AND ".join([match, *filters])
-        checked = f" AND EXISTS (SELECT 1 FROM articles a WHERE a.id = s.article_id AND {' AND '.join(texts)})"
-        checks = checked if texts else ""
+        texts = self._texts("a")
+        checks = f" AND EXISTS (SELECT 1 FROM articles a WHERE a.id = s.article_id AND {' AND '.join(texts)})"
+        checks = checks if texts else ""
 
         def walk(rows: int) -> list[Any]:
             newest = (
@@ -597,32 +612,26 @@ class _PostgresFinder(_Finder):
             )
             return self._execute(
                 session,
-                f"SELECT s.article_id, s.published_at FROM ({newest}) s"
-                f" WHERE {match}{checks} {order} LIMIT {limit + 1}",
+                f"SELECT s.article_id, s.published_at FROM ({newest}) s WHERE {match}{checks} {order} LIMIT {wanted}",
             )
 
         rows = walk(PROBE_ROWS)
-        if len(rows) <= limit:
-            (counted,) = self._execute(
-                session,
-                f"SELECT count(*) FROM (SELECT 1 FROM article_search s WHERE {where} LIMIT {GIN_CANDIDATES + 1}) c",
-            )[0]
-            if counted > GIN_CANDIDATES:
-                rows = walk(WALK_ROWS)
-            if counted and len(rows) <= limit:  # few matches, or the walk did not fill a page
-                candidates = f"SELECT s.article_id, s.published_at FROM article_search s WHERE {where} {order}"
-                rows = self._execute(
+        if len(rows) < wanted:
+            with _gin_over_a_scan(session):
+                (counted,) = self._execute(
                     session,
-                    f"SELECT s.article_id, s.published_at FROM ({candidates}) s WHERE TRUE{checks} {order}"
-                    f" LIMIT {limit + 1}",
-                )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        if not more:
-            return [(r[0], 0.0) for r in rows], None
-        last_id, last_published = rows[-1]
-        stamp = last_published.astimezone(UTC).isoformat() if last_published else ""
-        return [(r[0], 0.0) for r in rows], f"p{stamp}|{last_id}"
+                    f"SELECT count(*) FROM (SELECT 1 FROM article_search s WHERE {where} LIMIT {GIN_CANDIDATES + 1}) c",
+                )[0]
+                if counted > GIN_CANDIDATES:
+                    rows = walk(WALK_ROWS)
+                if counted and len(rows) < wanted:  # few matches, or the walk did not find enough
+                    candidates = f"SELECT s.article_id, s.published_at FROM article_search s WHERE {where} {order}"
+                    rows = self._execute(
+                        session,
+                        f"SELECT s.article_id, s.published_at FROM ({candidates}) s WHERE TRUE{checks} {order}"
+                        f" LIMIT {wanted}",
+                    )
+        return rows
 
     def _after(self, cursor: str) -> str:
         try:
@@ -640,6 +649,21 @@ class _PostgresFinder(_Finder):
             "(s.published_at < :after_p OR (s.published_at = :after_p AND s.article_id < :after_id)"
             " OR s.published_at IS NULL)"
         )
+
+
+@contextmanager
+def _gin_over_a_scan(session: Session) -> Iterator[None]:
+    """PostgreSQL's planner prices reading a document (~15 kB, stored out of line) like any
+    column, so on a table it thinks small it reads every one rather than ask GIN (seconds on a
+    large store): sequential scans are off for these statements (this transaction's setting,
+    put back after)."""
+    previous = session.execute(
+        text("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")
+    ).scalar_one()
+    try:
+        yield
+    finally:
+        session.execute(text("SELECT set_config('enable_seqscan', :previous, true)"), {"previous": previous})
 
 
 def _offset(cursor: str | None) -> int:
