@@ -57,12 +57,11 @@ RANK_CANDIDATES = 1000
 #: PostgreSQL: the memory the one-off GIN build may use (its own transaction only; the server's
 #: maintenance_work_mem stays as configured for everything else).
 PG_BUILD_MEMORY = "1GB"
-#: PostgreSQL, newest first: the newest rows read first (a common word's page is there); then a
-#: query with at most GIN_CANDIDATES matches is answered through GIN (its matches sorted), one
-#: with more by walking the newest rows, at most WALK_ROWS of them.
+#: PostgreSQL, newest first: the newest rows read first (a common word's page is there); what
+#: share of them matched says whether walking on (at most WALK_ROWS) or sorting GIN's matches is
+#: cheaper.
 PROBE_ROWS = 200
-GIN_CANDIDATES = 10_000
-WALK_ROWS = 20_000
+WALK_ROWS = 5_000
 #: Tables (and FTS5 shadow tables) the index owns; they are not in the models.
 INDEX_TABLES = frozenset(
     {
@@ -590,14 +589,14 @@ class _PostgresFinder(_Finder):
     def _newest(self, session: Session, filters: list[str], wanted: int) -> list[Any]:
         """(article id, published_at) of the newest ``wanted`` matches, newest first.
 
-        The plan is chosen here, by counting: PostgreSQL's estimate of a rare lexeme's frequency
-        is a guess, and a wrong guess walks the whole table (seconds).
-        1. The PROBE_ROWS newest rows: a common word fills a page there (a document read each).
-        2. Else GIN counts the matches, up to GIN_CANDIDATES (no document read: GIN answers a
-           plain AND of lexemes exactly). That few are fetched through GIN and sorted; more mean
-           a word common enough that walking the newest rows (at most WALK_ROWS) finds them sooner.
-        The text checks (terms of three or more characters, phrases) read the article: they run on
-        candidates in order, newest first, until enough are found."""
+        The plan is chosen here: PostgreSQL's estimate of a rare lexeme's frequency is a guess,
+        and a wrong guess walks the whole table (seconds). The PROBE_ROWS newest rows are read
+        first (a document read each): a common word fills a page there, and how many matched
+        says how far a walk of the newest rows would go. Within WALK_ROWS, it walks; else (or
+        when the walk falls short) GIN's matches are fetched and sorted (no document read: GIN
+        answers a plain AND of lexemes exactly). The text checks (terms of three or more
+        characters, phrases) read the article: they run on candidates in order, newest first,
+        until enough are found."""
         match = "s.document @@ to_tsquery('simple', :q)"
         order = "ORDER BY s.published_at DESC NULLS LAST, s.article_id DESC"
         where = " AND ".join([match, *filters])
@@ -616,21 +615,17 @@ class _PostgresFinder(_Finder):
             )
 
         rows = walk(PROBE_ROWS)
-        if len(rows) < wanted:
+        found = len(rows)
+        if found < wanted and found and wanted * PROBE_ROWS / found <= WALK_ROWS:
+            rows = walk(WALK_ROWS)  # common enough: the newest rows hold them, a walk away
+        if len(rows) < wanted:  # rare (or the walk fell short): GIN's matches, sorted
+            candidates = f"SELECT s.article_id, s.published_at FROM article_search s WHERE {where} {order}"
             with _gin_over_a_scan(session):
-                (counted,) = self._execute(
+                rows = self._execute(
                     session,
-                    f"SELECT count(*) FROM (SELECT 1 FROM article_search s WHERE {where} LIMIT {GIN_CANDIDATES + 1}) c",
-                )[0]
-                if counted > GIN_CANDIDATES:
-                    rows = walk(WALK_ROWS)
-                if counted and len(rows) < wanted:  # few matches, or the walk did not find enough
-                    candidates = f"SELECT s.article_id, s.published_at FROM article_search s WHERE {where} {order}"
-                    rows = self._execute(
-                        session,
-                        f"SELECT s.article_id, s.published_at FROM ({candidates}) s WHERE TRUE{checks} {order}"
-                        f" LIMIT {wanted}",
-                    )
+                    f"SELECT s.article_id, s.published_at FROM ({candidates}) s WHERE TRUE{checks} {order}"
+                    f" LIMIT {wanted}",
+                )
         return rows
 
     def _after(self, cursor: str) -> str:
