@@ -54,9 +54,6 @@ from storage.queries import article_json
 
 #: How many of the newest matches relevance ranking scores.
 RANK_CANDIDATES = 1000
-#: PostgreSQL: the memory the one-off GIN build may use (its own transaction only; the server's
-#: maintenance_work_mem stays as configured for everything else).
-PG_BUILD_MEMORY = "1GB"
 #: PostgreSQL, newest first: the newest rows read first (a common word's page is there); what
 #: share of them matched says whether walking on (at most WALK_ROWS) or sorting GIN's matches is
 #: cheaper.
@@ -288,9 +285,6 @@ def bulk_build(connection: Connection) -> int:
         connection.exec_driver_sql("DROP INDEX ix_article_search_document")
     count = rebuild(connection)
     if postgres:
-        # GIN gathers entries in maintenance_work_mem and merges them into the tree each time it
-        # fills: at the default 64 MB a million articles (~10^9 entries) mean hundreds of merges.
-        connection.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_BUILD_MEMORY}'")
         connection.exec_driver_sql(_POSTGRES_DDL[1])
     else:
         optimize(connection)
