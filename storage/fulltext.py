@@ -595,8 +595,8 @@ class _PostgresFinder(_Finder):
         order = "ORDER BY s.published_at DESC NULLS LAST, s.article_id DESC"
         where = " AND ".join([match, *filters])
         texts = self._texts("a")
-        checks = f" AND EXISTS (SELECT 1 FROM articles a WHERE a.id = s.article_id AND {' AND '.join(texts)})"
-        checks = checks if texts else ""
+        check = f"EXISTS (SELECT 1 FROM articles a WHERE a.id = s.article_id AND {' AND '.join(texts)})"
+        checks = f" AND {check}" if texts else ""
 
         def walk(rows: int) -> list[Any]:
             newest = (

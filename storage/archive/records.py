@@ -80,9 +80,9 @@ def archived_headers(headers: list[tuple[str, str]], body_length: int) -> list[t
     return out
 
 
-def gzip_compressor(level: int = GZIP_LEVEL) -> Any:
+def gzip_compressor() -> Any:
     """A compressor writing one gzip member."""
-    return zlib_ng.compressobj(level, zlib_ng.DEFLATED, zlib_ng.MAX_WBITS + 16)
+    return zlib_ng.compressobj(GZIP_LEVEL, zlib_ng.DEFLATED, zlib_ng.MAX_WBITS + 16)
 
 
 class RecordBuilder:
