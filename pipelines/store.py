@@ -80,6 +80,7 @@ class StorePipeline:
         spool_dir: Path | str | None,
         policy: RecrawlPolicy | None = None,
         archive: ArchiveWriter | None = None,
+        archive_group: int = 100,
         keep_frontier: bool = True,
     ) -> None:
         self.writer = BatchWriter(database, policy, keep_frontier=keep_frontier)
@@ -108,9 +109,14 @@ class StorePipeline:
         self.thread: threading.Thread | None = None
         self.opened = False
         #: Responses to archive (storage.archive), written by the writer thread ahead of any batch,
-        #: and where each went, until the article read from it is stamped with it.
+        #: and where each went, until the article read from it is stamped with it. They are
+        #: written in groups (``archive_group`` of them, or all that waited ``max_delay``, or all
+        #: there are when a batch or a listing's facts are written): a write per response cost
+        #: the writer a wake-up, a payload-index query and a flush each.
         self.archive = archive
+        self.archive_group = archive_group
         self.exchanges: list[Exchange] = []
+        self.exchanges_since = 0.0
         self.archived: dict[str, Location] = {}
 
     @classmethod
@@ -196,7 +202,11 @@ class StorePipeline:
             self.open_spider()
         with self.changed:
             self.exchanges.append(exchange)
-            self.changed.notify_all()
+            if len(self.exchanges) == 1:  # the max_delay clock starts
+                self.exchanges_since = time.monotonic()
+                self.changed.notify_all()
+            elif len(self.exchanges) >= self.archive_group:
+                self.changed.notify_all()
 
     def _prune_archive(self) -> None:
         assert self.archive is not None
@@ -333,19 +343,24 @@ class StorePipeline:
                 done()
 
     def _next_batch(self) -> list[Any] | None:
-        """Listing facts first (an empty batch with them); then the oldest full batch; else the
-        pending items once the oldest has waited max_delay (or the crawl is closing); None when
-        closing with nothing left."""
+        """Listing facts or a group of responses to archive first (an empty batch with them); then
+        the oldest full batch; else the pending items (and responses) once the oldest has waited
+        max_delay (or the crawl is closing); None when closing with nothing left."""
         with self.changed:
             while True:
-                if self.urgent or self.exchanges:
+                if self.urgent or len(self.exchanges) >= self.archive_group:
                     return []
                 if self.full:
                     batch = self.full.popleft()
                     self.changed.notify_all()  # room for a process_item that waits
                     return batch
-                if self.pending:
-                    wait = self.pending_since + self.max_delay - time.monotonic()
+                if self.pending or self.exchanges:
+                    since = min(
+                        t
+                        for t, waiting in ((self.pending_since, self.pending), (self.exchanges_since, self.exchanges))
+                        if waiting
+                    )
+                    wait = since + self.max_delay - time.monotonic()
                     if wait <= 0 or self.closing:
                         batch, self.pending = self.pending, []
                         return batch
