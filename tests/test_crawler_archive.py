@@ -64,6 +64,35 @@ def test_an_article_points_to_the_record_of_its_response(sqlite_url: str, tmp_pa
     assert crawler.stats.get_value("archive/records") == 2  # the response and its request
 
 
+def test_responses_reach_the_archive_in_groups_and_none_waits_past_max_delay(sqlite_url: str, tmp_path: Path) -> None:
+    crawler = make_crawler(
+        FXCRAWL_DATABASE_URL=sqlite_url, FXCRAWL_ARCHIVE_DIR=str(tmp_path / "warc"), FXCRAWL_STORE_MAX_DELAY=2.0
+    )
+    store = store_for(crawler)
+    archive = store.archive
+    assert archive is not None
+    groups: list[int] = []
+    write = archive.write
+
+    def counted(exchanges: Any, run_id: Any) -> Any:
+        groups.append(len(exchanges))
+        return write(exchanges, run_id)
+
+    archive.write = counted  # type: ignore[method-assign]  # counting the writer's calls
+    store.open_spider()
+    for n in range(250):  # as a crawl hands them over: one every few milliseconds
+        store.archive_exchange(Exchange(f"<urn:uuid:{n}>", f"{URL}?n={n}", 200, [], BODY + str(n).encode()))
+        time.sleep(0.002)
+    deadline = time.monotonic() + 10
+    while sum(groups) < 250 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    written = list(groups)
+    store.close_spider()
+    # no item, batch or close needed: the last ones waited max_delay; and not a write per response
+    assert sum(written) == 250, written
+    assert len(written) <= 5, written
+
+
 def test_archiving_off_means_no_middleware_and_no_pointer(sqlite_url: str) -> None:
     crawler = make_crawler(FXCRAWL_DATABASE_URL=sqlite_url, FXCRAWL_ARCHIVE_ENABLED=False)
     with pytest.raises(NotConfigured):
