@@ -33,7 +33,7 @@ from twisted.python.threadable import isInIOThread
 
 from fx168.items import ArticleItem
 from pipelines.database import check_database, database_for
-from storage.archive import ArchivePolicy, ArchiveWriter, Exchange, Location, archive_dir_for, prune
+from storage.archive import ArchivePolicy, ArchiveWriter, Exchange, archive_dir_for, prune
 from storage.db import Database, is_transient
 from storage.frontier import RecrawlPolicy
 from storage.logsafety import redact_text
@@ -117,7 +117,9 @@ class StorePipeline:
         self.archive_group = archive_group
         self.exchanges: list[Exchange] = []
         self.exchanges_since = 0.0
-        self.archived: dict[str, Location] = {}
+        #: (file, offset, length) by record id: a plain tuple, out of the cycle collector's walk (one
+        #: stays for each response no article claims, a listing page's: see ArchiveWriter.originals).
+        self.archived: dict[str, tuple[str, int, int]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -302,7 +304,7 @@ class StorePipeline:
             self.stats.inc_value("archive/failed", len(exchanges))
             logger.error("could not archive %d responses (%s)", len(exchanges), one_line(exc))
             return
-        self.archived.update(result.locations)
+        self.archived.update((record, (at.file, at.offset, at.length)) for record, at in result.locations.items())
         self.stats.inc_value("archive/records", result.records)
         self.stats.inc_value("archive/revisits", result.revisits)
         self.stats.inc_value("archive/bytes", result.bytes)
@@ -320,7 +322,7 @@ class StorePipeline:
             if type(item) is ArticleItem and item.warc_record_id and item.warc_file is None:
                 where = self.archived.pop(item.warc_record_id, None)
                 if where is not None:
-                    item.warc_file, item.warc_offset, item.warc_length = where.file, where.offset, where.length
+                    item.warc_file, item.warc_offset, item.warc_length = where
 
     def _close_archive(self) -> None:
         if self.archive is None:
