@@ -2,9 +2,10 @@
 listing shows is committed by the store's writer thread (the middleware awaits it), and the
 last flush runs in a thread too.
 
-The largest stall of all is in the report but not asserted: on a busy two-core machine the
-garbage collector (150-200 ms for a full collection of this crawl's heap) and CPU shared with
-the writer thread and other processes make late ticks that no database causes."""
+The largest stall of all is in the report but not asserted: on this shared two-core machine it
+was 35-83 ms on 2026-12-03 depending on the hour, none of it in database code: the reactor's own
+callbacks (a listing's items through the pipelines), a full collection (11-35 ms), and CPU
+shared with the writer thread and the fixture server (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
