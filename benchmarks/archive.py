@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +73,8 @@ def last_run_stats(db: str) -> dict[str, Any]:
         database.dispose()
 
 
-def archived_pages(db: str) -> list[tuple[str, str]]:
-    """(live URL, text) of every archived page a re-parse reads, in its order."""
+def archive_pages(db: str) -> Iterator[Any]:
+    """Every archived page as a re-parse reads it: its reader, its selection (all), its order."""
     from crawler.spiders.reparse import live_url
     from storage.archive import ReadReport, archive_dir_for
     from storage.archive.selection import Selection, SelectionCounts, selected_pages
@@ -85,9 +85,21 @@ def archived_pages(db: str) -> list[tuple[str, str]]:
         found = selected_pages(
             archive_dir_for(None, db), database, Selection(), ReadReport(), SelectionCounts(), live_url
         )
-        return [(live_url(page.url), page.body.decode("utf-8")) for _, page in found if page.status == 200]
+        yield from (page for _, page in found)
     finally:
         database.dispose()
+
+
+def page_texts(db: str) -> Iterator[tuple[str, str]]:
+    """(live URL, text) of every archived page with a body to parse, as it is read."""
+    from crawler.spiders.reparse import live_url
+
+    return ((live_url(page.url), page.body.decode("utf-8")) for page in archive_pages(db) if page.status == 200)
+
+
+def archived_pages(db: str) -> list[tuple[str, str]]:
+    """(live URL, text) of every archived page a re-parse reads, in its order."""
+    return list(page_texts(db))
 
 
 def parse_alone(pages: list[tuple[str, str]]) -> tuple[int, float]:
@@ -99,21 +111,9 @@ def parse_alone(pages: list[tuple[str, str]]) -> tuple[int, float]:
 
 def read_and_parse(db: str) -> tuple[int, float]:
     """The archive read as a re-parse reads it, each page decoded and parsed: (pages parsed, seconds)."""
-    from crawler.spiders.reparse import live_url
-    from storage.archive import ReadReport, archive_dir_for
-    from storage.archive.selection import Selection, SelectionCounts, selected_pages
-    from storage.db import Database
-
-    database = Database(db)
-    try:
-        started = time.perf_counter()
-        found = selected_pages(
-            archive_dir_for(None, db), database, Selection(), ReadReport(), SelectionCounts(), live_url
-        )
-        parsed = parse_each((live_url(page.url), page.body.decode("utf-8")) for _, page in found if page.status == 200)
-        return parsed, time.perf_counter() - started
-    finally:
-        database.dispose()
+    started = time.perf_counter()
+    parsed = parse_each(page_texts(db))
+    return parsed, time.perf_counter() - started
 
 
 def parse_each(pages: Iterable[tuple[str, str]]) -> int:
@@ -146,24 +146,15 @@ def writer_cost(db: str, workdir: Path, groups: tuple[int, ...], rounds: int) ->
     time, into a fresh archive and payload index each time."""
     from datetime import UTC, datetime
 
-    from crawler.spiders.reparse import live_url
-    from storage.archive import ArchiveWriter, Exchange, ReadReport, archive_dir_for
-    from storage.archive.selection import Selection, SelectionCounts, selected_pages
+    from storage.archive import ArchiveWriter, Exchange
     from storage.db import Database
 
-    source = Database(db)
-    try:
-        found = selected_pages(
-            archive_dir_for(None, db), source, Selection(), ReadReport(), SelectionCounts(), live_url
-        )
-        exchanges = [
-            Exchange(f"<urn:uuid:{n:08d}-0000-4000-8000-000000000000>", page.url, page.status,
-                     list(page.original_headers), page.body, "GET", [("Accept", "text/html")],
-                     datetime.now(UTC), "OK")
-            for n, (_, page) in enumerate(found)
-        ]  # fmt: skip
-    finally:
-        source.dispose()
+    exchanges = [
+        Exchange(f"<urn:uuid:{n:08d}-0000-4000-8000-000000000000>", page.url, page.status,
+                 list(page.original_headers), page.body, "GET", [("Accept", "text/html")],
+                 datetime.now(UTC), "OK")
+        for n, page in enumerate(archive_pages(db))
+    ]  # fmt: skip
     out: dict[int, float] = {}
     for group in groups:
         times = []

@@ -7,6 +7,7 @@ is told (on the reactor thread) once they are committed.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 import time
@@ -357,12 +358,7 @@ class StorePipeline:
                     self.changed.notify_all()  # room for a process_item that waits
                     return batch
                 if self.pending or self.exchanges:
-                    since = min(
-                        t
-                        for t, waiting in ((self.pending_since, self.pending), (self.exchanges_since, self.exchanges))
-                        if waiting
-                    )
-                    wait = since + self.max_delay - time.monotonic()
+                    wait = self._oldest_since() + self.max_delay - time.monotonic()
                     if wait <= 0 or self.closing:
                         batch, self.pending = self.pending, []
                         return batch
@@ -371,6 +367,12 @@ class StorePipeline:
                     return None
                 else:
                     self.changed.wait()
+
+    def _oldest_since(self) -> float:
+        """When the oldest of what waits (items, responses to archive) was handed over."""
+        return min(
+            self.pending_since if self.pending else math.inf, self.exchanges_since if self.exchanges else math.inf
+        )
 
     def _writing(self) -> bool:
         return self.thread is not None and self.thread.is_alive()

@@ -115,7 +115,7 @@ class ArchiveWriter:
             if original is None and exchange.status in DEDUPE_STATUSES and exchange.body:
                 ref = OriginalRef(digest, exchange.url, warc_date(exchange.fetched_at), exchange.record_id, location)
                 known[digest] = ref
-                self.originals[digest] = (ref.uri, ref.date, ref.record_id, location.file, offset, location.length)
+                self.originals[digest] = _kept(ref)
                 self.unindexed.append(ref)
             request = self.builder.request(exchange, exchange.record_id)
             file.write(request)
@@ -198,6 +198,10 @@ class ArchiveWriter:
 
 #: An original as the writer keeps it: uri, date, record id, file, offset, length.
 _Original = tuple[str, str, str, str, int, int]
+
+
+def _kept(ref: OriginalRef) -> _Original:
+    return (ref.uri, ref.date, ref.record_id, ref.location.file, ref.location.offset, ref.location.length)
 
 
 def _original_ref(digest: str, original: _Original) -> OriginalRef:
