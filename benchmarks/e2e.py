@@ -1,7 +1,8 @@
 """End to end: the full fxcrawl crawl against a bare Scrapy spider fetching the same URLs.
 
 One generated-site server serves every crawl; each runs in its own subprocess
-(benchmarks.e2e_worker), in rounds of bare, parsers, full (the order turned around each round)
+(benchmarks.e2e_worker), in rounds of bare, parsers, full, full without the archive and full with
+the archive on the writer thread (the order turned around each round)
 after one untimed warm-up crawl that fills the server's caches. Figures are medians over the
 rounds. The "parsers" crawl, the real spider and parsers storing nothing, is the ceiling the full
 crawl's ratio is measured against: what it would reach if validating and storing were free.
@@ -55,14 +56,14 @@ def run_worker(kind: str, base_url: str, db_file: Path, pages: int, server_pid: 
 
 
 def run(pages: int, rounds: int, workdir: Path, log: Any = print) -> list[Row]:
-    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "parsers": [], "full": [], "unarchived": []}
+    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "parsers": [], "full": [], "unarchived": [], "threaded": []}
     with ReplayServer("--generate", str(pages)) as server:
         pid = server.process.pid if server.process else None
         log(f"  e2e: server {server.base_url}, {pages} listing pages × 10 articles")
         warm = run_worker("bare", server.base_url, workdir / "e2e-warmup.db", pages, pid)
         log(f"  e2e: warm-up bare crawl {warm['pages_per_s']:.0f} pages/s (not counted)")
         for round_ in range(rounds):
-            order = ("bare", "parsers", "full", "unarchived")
+            order = ("bare", "parsers", "full", "unarchived", "threaded")
             order = order if round_ % 2 == 0 else order[::-1]
             for kind in order:
                 db_file = workdir / f"e2e-{kind}-{round_}.db"
@@ -78,10 +79,11 @@ def run(pages: int, rounds: int, workdir: Path, log: Any = print) -> list[Row]:
     full = median([r["pages_per_s"] for r in runs["full"]])
     parsers = median([r["pages_per_s"] for r in runs["parsers"]])
     unarchived = median([r["pages_per_s"] for r in runs["unarchived"]])
+    threaded = median([r["pages_per_s"] for r in runs["threaded"]])
     engine_bare = _median_or_none([r["engine_pages_per_s"] for r in runs["bare"]])
     engine_full = _median_or_none([r["engine_pages_per_s"] for r in runs["full"]])
     expected_responses = pages * 11 + 1  # listings + articles + robots.txt
-    everything = runs["bare"] + runs["parsers"] + runs["full"] + runs["unarchived"]
+    everything = [result for kind in runs.values() for result in kind]
     same_urls = len({r["url_digest"] for r in everything}) == 1
     stored = runs["full"][-1]["stored"]
     complete = all(r["responses"] == expected_responses for r in everything) and stored.get("articles") == pages * 10
@@ -127,7 +129,14 @@ def run(pages: int, rounds: int, workdir: Path, log: Any = print) -> list[Row]:
             "full crawl without the WARC archive",
             unarchived,
             parsers,
-            f"FXCRAWL_ARCHIVE_ENABLED=False; the archive's own cost: full/unarchived {ratio(full, unarchived)}",
+            f"FXCRAWL_ARCHIVE_ENABLED=False; the archive's own cost: full/unarchived {_times(ratio(full, unarchived))}",
+        ),
+        _share_of_parsers(
+            "full crawl, archive written on the writer thread",
+            threaded,
+            parsers,
+            "FXCRAWL_ARCHIVE_PROCESS=False (warcio and gzip under the crawl's interpreter lock); "
+            f"what the archive's child process buys: full/threaded {_times(ratio(full, threaded))}",
         ),
         Row(
             "e2e",
@@ -150,7 +159,7 @@ def run(pages: int, rounds: int, workdir: Path, log: Any = print) -> list[Row]:
                 median([r["cpu"] / r["responses"] for r in runs["full"]]),
                 median([r["cpu"] / r["responses"] for r in runs["bare"]]),
             ),
-            note="CPU of the crawling process (incl. start-up) per response",
+            note="CPU of the crawling process (incl. start-up) and of the archive's child, per response",
         ),
         Row(
             "e2e",
@@ -178,6 +187,10 @@ def _share_of_parsers(crawl: str, rate: float, parsers: float, note: str) -> Row
         ratio=ratio(rate, parsers),
         note=note,
     )
+
+
+def _times(value: float | None) -> str:
+    return f"{value:.2f}×" if value is not None else "n/a"
 
 
 def _median_or_none(values: list[float | None]) -> float | None:

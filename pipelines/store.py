@@ -333,6 +333,8 @@ class StorePipeline:
             self.archive.close()
         except Exception as exc:
             logger.error("could not close the archive (%s)", one_line(exc))
+        if self.archive.child_cpu_seconds:  # work done off this process: counted nowhere else
+            self.stats.set_value("archive/child_cpu_seconds", round(self.archive.child_cpu_seconds, 3))
 
     def _record_urgent(self) -> None:
         with self.changed:
@@ -426,6 +428,7 @@ def archive_for(crawler: Crawler) -> ArchiveWriter | None:
         directory,
         database,
         ArchivePolicy.from_settings(settings),
+        separate_process=settings.getbool("FXCRAWL_ARCHIVE_PROCESS", True),
         **{"fxcrawl-fetch-base": settings.get("FXCRAWL_BASE_URL") or ""},
     )
 

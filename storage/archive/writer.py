@@ -10,31 +10,23 @@ an article's pointer or a payload's, ever names a record that is not on disk.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import TypeVar
 
 from sqlalchemy import Insert
 
-from storage.archive.files import archive_files, file_name
-from storage.archive.records import (
-    Exchange,
-    Location,
-    OriginalRef,
-    RecordBuilder,
-    payload_digest,
-    warc_date,
-)
+from storage.archive.child import ChildGone, WarcFilesProcess
+from storage.archive.records import Exchange, Location, OriginalRef, payload_digest
+from storage.archive.warcfiles import WarcFiles, dedupes
 from storage.db import Database, select_in, upsert, write_rows
 from storage.models import ArchivePayload
 from storage.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-#: Only a page's payload is worth a revisit: an empty body or an error page costs little anyway.
-DEDUPE_STATUSES = frozenset({200, 203})
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -68,27 +60,38 @@ class WriteResult:
 
 
 class ArchiveWriter:
-    """A run's WARC files: ``fxcrawl-<run>-<seq>.warc.gz``, a new one past ``max_bytes``."""
+    """A run's WARC files (``WarcFiles``: ``fxcrawl-<run>-<seq>.warc.gz``, a new one past
+    ``max_bytes``) and the payload index that turns a payload archived before into a revisit.
+
+    ``separate_process``: the files are written by a child process (``storage.archive.child``),
+    off this process's interpreter lock; if it cannot start or dies, they are written here
+    from then on (the group it was writing is reported lost by the ``write`` that raised)."""
 
     def __init__(
-        self, directory: Path, database: Database | None, policy: ArchivePolicy | None = None, **info: str
+        self,
+        directory: Path,
+        database: Database | None,
+        policy: ArchivePolicy | None = None,
+        *,
+        separate_process: bool = False,
+        **info: str,
     ) -> None:
         self.directory = directory
         self.database = database
         self.policy = policy or ArchivePolicy()
         self.info = {"software": "fxcrawl (warcio)", "format": "WARC File Format 1.0", **info}
-        self.builder = RecordBuilder()
+        self.files: WarcFiles | WarcFilesProcess = (
+            WarcFilesProcess(directory, self.policy.max_bytes, self.info)
+            if separate_process
+            else WarcFiles(directory, self.policy.max_bytes, self.info)
+        )
         self.run_id: int | None = None
-        self.seq = 0
-        self.file: IO[bytes] | None = None
-        self.file_name = ""
         #: Payloads archived in full this run (digest -> where), and those not yet in the index.
         #: Kept as plain tuples, one per page archived until the run ends: a tuple of strings and
         #: numbers drops out of the cycle collector's walk, a dataclass never does (20,000 of them
         #: made every full collection 30-40 ms, the crawl's longest reactor stalls).
         self.originals: dict[str, _Original] = {}
         self.unindexed: list[OriginalRef] = []
-        self.dirty = False
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -98,41 +101,21 @@ class ArchiveWriter:
         result = WriteResult({})
         if not exchanges:
             return result
+        self.run_id = run_id or 0
         digests = [payload_digest(exchange.body) for exchange in exchanges]
-        known = self._originals([d for d, e in zip(digests, exchanges, strict=True) if e.status in DEDUPE_STATUSES])
-        for exchange, digest in zip(exchanges, digests, strict=True):
-            file = self._file_for(run_id or 0)
-            offset = file.tell()
-            original = known.get(digest) if exchange.status in DEDUPE_STATUSES and exchange.body else None
-            if original is not None:
-                member = self.builder.revisit(exchange, digest, original)
-                result.revisits += 1
-            else:
-                member = self.builder.response(exchange, digest)
-            file.write(member)
-            location = Location(self.file_name, offset, len(member))
-            result.locations[exchange.record_id] = location
-            if original is None and exchange.status in DEDUPE_STATUSES and exchange.body:
-                ref = OriginalRef(digest, exchange.url, warc_date(exchange.fetched_at), exchange.record_id, location)
-                known[digest] = ref
-                self.originals[digest] = _kept(ref)
-                self.unindexed.append(ref)
-            request = self.builder.request(exchange, exchange.record_id)
-            file.write(request)
-            result.records += 2
-            result.bytes += len(member) + len(request)
-        assert self.file is not None
-        self.file.flush()
-        self.dirty = True
+        known = self._originals([d for d, e in zip(digests, exchanges, strict=True) if dedupes(e)])
+        appended = self._files_call(lambda files: files.append(exchanges, digests, known, self.run_id or 0))
+        for ref in appended.originals:
+            self.originals[ref.digest] = _kept(ref)
+            self.unindexed.append(ref)
+        result.locations = appended.locations
+        result.records, result.revisits, result.bytes = appended.records, appended.revisits, appended.bytes
         return result
 
     def sync(self) -> None:
         """Make what was written durable (fsync), then index its new payloads: called before the
         store commits rows that point into the archive."""
-        if self.file is not None and self.dirty:
-            self.file.flush()
-            os.fsync(self.file.fileno())
-            self.dirty = False
+        self._files_call(lambda files: files.sync())
         if self.unindexed and self.database is not None:
             rows = [
                 {
@@ -155,29 +138,27 @@ class ArchiveWriter:
             self.unindexed = []
 
     def close(self) -> None:
-        self.sync()
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+        try:
+            self.sync()
+        finally:
+            self.files.close()
+
+    @property
+    def child_cpu_seconds(self) -> float:
+        """CPU seconds the child process spent writing (known after ``close``; 0 without one)."""
+        return self.files.cpu_seconds if isinstance(self.files, WarcFilesProcess) else 0.0
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _file_for(self, run_id: int) -> IO[bytes]:
-        """The file to write to: the run's current one, or a new one (a new run, or past max_bytes)."""
-        if self.file is not None and self.run_id == run_id and self.file.tell() < self.policy.max_bytes:
-            return self.file
-        if self.file is not None:
-            self.sync()
-            self.file.close()
-        if self.run_id != run_id:
-            self.run_id = run_id
-            self.seq = max((f.seq for f in archive_files(self.directory, run_id)), default=0)
-        self.seq += 1
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.file_name = file_name(run_id, self.seq)
-        self.file = open(self.directory / self.file_name, "ab")  # noqa: SIM115 (kept open across writes)
-        self.file.write(self.builder.warcinfo(self.file_name, {**self.info, "fxcrawl-run-id": str(run_id)}))
-        return self.file
+    def _files_call(self, call: Callable[[WarcFiles | WarcFilesProcess], _T]) -> _T:
+        """``call`` on the files; a child process that is gone hands over to this process
+        (what it was asked raises, so the caller counts that group lost)."""
+        try:
+            return call(self.files)
+        except ChildGone as exc:
+            logger.warning("%s: the archive is written by the crawl's own process from now on", exc)
+            self.files = WarcFiles(self.directory, self.policy.max_bytes, self.info)
+            raise
 
     def _originals(self, digests: list[str]) -> dict[str, OriginalRef]:
         """The payloads among these already archived: this run's, and earlier runs' by the index."""
