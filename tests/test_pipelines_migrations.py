@@ -121,3 +121,41 @@ def test_the_migrations_run_from_a_zipped_package(tmp_path: Path) -> None:
     current, head, location = result.stdout.split()
     assert current == head == migrations.HEAD_REVISION
     assert not Path(location).exists()  # the copy is gone with the process
+
+
+def alembic_reads(engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def test_the_version_is_read_as_alembic_reads_it_without_importing_alembic(database_url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(database_url)
+    assert current_revision(engine) is None and alembic_reads(engine) is None  # no version table yet
+    migrations.upgrade(engine, "0001")
+    assert current_revision(engine) == alembic_reads(engine) == "0001"
+    migrations.upgrade(engine)
+    assert current_revision(engine) == alembic_reads(engine) == head_revision()
+    engine.dispose()
+    checked = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from sqlalchemy import create_engine; from storage.migrations import current_revision; "
+            f"print(current_revision(create_engine({database_url!r}))); print('alembic' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert checked.stdout.split() == [head_revision(), "False"]
+
+
+def test_two_recorded_versions_are_refused(sqlite_url: str) -> None:
+    database = Database(sqlite_url).prepare()
+    with database.engine.begin() as connection:
+        connection.execute(text("INSERT INTO alembic_version (version_num) VALUES ('f00d')"))
+    with pytest.raises(SchemaMismatch, match="several schema versions"):
+        current_revision(database.engine)
+    database.dispose()
