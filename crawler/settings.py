@@ -152,9 +152,11 @@ FXCRAWL_SPOOL_DIR = None
 #: Retention (None: keep everything): whole files of runs older than KEEP_DAYS, or of the oldest
 #: runs while the archive is over KEEP_BYTES, are deleted as a crawl starts.
 #: PROCESS: the records are built, gzipped and written by a child process (storage/archive/child.py),
-#: off the crawl's interpreter lock; False writes them on the store's writer thread.
+#: off the crawl's interpreter lock, once PROCESS_AFTER responses are archived (a shorter crawl
+#: is over before a child pays for its start); False writes them on the store's writer thread.
 FXCRAWL_ARCHIVE_ENABLED = True
 FXCRAWL_ARCHIVE_PROCESS = True
+FXCRAWL_ARCHIVE_PROCESS_AFTER = 200
 FXCRAWL_ARCHIVE_DIR = None
 FXCRAWL_ARCHIVE_MAX_BYTES = 1_000_000_000
 FXCRAWL_ARCHIVE_KEEP_DAYS = None

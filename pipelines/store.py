@@ -429,7 +429,8 @@ def archive_for(crawler: Crawler) -> ArchiveWriter | None:
         database,
         ArchivePolicy.from_settings(settings),
         separate_process=settings.getbool("FXCRAWL_ARCHIVE_PROCESS", True),
-        **{"fxcrawl-fetch-base": settings.get("FXCRAWL_BASE_URL") or ""},
+        process_after=settings.getint("FXCRAWL_ARCHIVE_PROCESS_AFTER", 200),
+        info={"fxcrawl-fetch-base": settings.get("FXCRAWL_BASE_URL") or ""},
     )
 
 

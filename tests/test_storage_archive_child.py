@@ -19,7 +19,12 @@ from storage.archive.child import ChildGone
 
 
 def child_pid(writer: ArchiveWriter) -> int:
-    process = getattr(writer.files, "process", None)
+    assert writer.files is writer.child, "the child does not write"
+    return child_pid_of(writer.child)
+
+
+def child_pid_of(child: object) -> int:
+    process = getattr(child, "process", None)
     assert process is not None, "no child process is running"
     return int(process.pid)
 
@@ -134,3 +139,47 @@ def test_what_fails_in_the_child_is_raised_in_the_parent_as_itself(tmp_path: Pat
     pid = child_pid(writer)  # an error of the files is not a dead child: it stays
     writer.close()
     assert gone(pid)
+
+
+def test_a_short_crawl_never_starts_a_child_and_a_long_one_hands_over_once_it_answers(tmp_path: Path) -> None:
+    writer = ArchiveWriter(tmp_path, None, separate_process=True, process_after=3)
+    written = []
+
+    def write(n: int) -> None:
+        ex = exchange(f"http://127.0.0.1:9/article/{n}", page_body(n))
+        written.append((ex, writer.write([ex], run_id=2)))
+
+    for n in range(3):
+        write(n)
+    assert writer.child is not None and not writer.child.started  # three responses: this process writes
+    deadline = time.monotonic() + 30
+    n = 3
+    while writer.files is not writer.child and time.monotonic() < deadline:
+        write(n)  # the child starts in the background; the crawl's process writes on meanwhile
+        n += 1
+        time.sleep(0.05)
+    assert writer.files is writer.child, "the child never took over"
+    write(n)
+    writer.close()
+    files = {result.locations[ex.record_id].file for ex, result in written}
+    assert files == {"fxcrawl-2-00001.warc.gz", "fxcrawl-2-00002.warc.gz"}  # the child's file follows this one's
+    assert written[-1][1].locations[written[-1][0].record_id].file == "fxcrawl-2-00002.warc.gz"
+    for ex, result in written:
+        page = read_page(tmp_path, result.locations[ex.record_id])
+        assert page is not None and page.body == ex.body
+    for name in files:
+        types = [r["warc-type"] for r in warcio_index(tmp_path / name)]
+        assert types[0] == "warcinfo" and len(types) % 2 == 1  # a response (or revisit) and its request each
+
+
+def test_a_crawl_that_ends_while_its_child_starts_does_not_wait_for_it(tmp_path: Path) -> None:
+    writer = ArchiveWriter(tmp_path, None, separate_process=True, process_after=1)
+    writer.write([exchange("http://127.0.0.1:9/article/1", page_body(1))], run_id=1)
+    writer.write([exchange("http://127.0.0.1:9/article/2", page_body(2))], run_id=1)  # starts the child
+    assert writer.child is not None and writer.child.started and writer.files is not writer.child
+    pid = child_pid_of(writer.child)
+    started = time.monotonic()
+    writer.close()
+    assert time.monotonic() - started < 0.5
+    assert gone(pid), "an abandoned child did not exit"
+    assert [f.name for f in sorted(tmp_path.iterdir())] == ["fxcrawl-1-00001.warc.gz"]

@@ -38,12 +38,15 @@ class ChildGone(RuntimeError):
 
 
 class WarcFilesProcess:
-    """``WarcFiles``' methods, run by a child process started on first use."""
+    """``WarcFiles``' methods, run by a child process started on first use (or by ``start``,
+    which does not wait for it: ``ready`` says when it answers)."""
 
     def __init__(self, directory: Path, max_bytes: int, info: Mapping[str, str]) -> None:
         self.args = (directory, max_bytes, dict(info))
         self.process: Any = None
         self.conn: Connection | None = None
+        #: A ping sent by ``start`` whose answer is not read yet.
+        self.pinged = False
         #: The CPU seconds the child spent, known once it is closed (for the crawl's stats).
         self.cpu_seconds = 0.0
 
@@ -57,6 +60,39 @@ class WarcFilesProcess:
         if self.process is not None:
             self._call("sync")
 
+    @property
+    def started(self) -> bool:
+        return self.conn is not None
+
+    def start(self) -> None:
+        """Start the child and return at once; it answers the ping sent here once it is up."""
+        conn = self._connection()
+        try:
+            conn.send(("ping", ()))
+        except OSError as exc:
+            self._stop()
+            raise ChildGone(f"the archive's writer process is gone ({exc.__class__.__name__})") from exc
+        self.pinged = True
+
+    def ready(self) -> bool:
+        """Started and answering (never waits); raises ChildGone if it died starting."""
+        if self.conn is None:
+            return False
+        if self.pinged:
+            if not self.conn.poll(0):
+                return False
+            self._receive(self.conn)
+            self.pinged = False
+        return True
+
+    def abandon(self) -> None:
+        """Let a child that was started but never used go without waiting for it: it exits
+        when it finds the pipe closed."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        self.process = None
+
     def close(self) -> None:
         if self.process is None:
             return
@@ -67,8 +103,18 @@ class WarcFilesProcess:
 
     def _call(self, method: str, *args: Any) -> Any:
         conn = self._connection()
+        if self.pinged:
+            self._receive(conn)
+            self.pinged = False
         try:
             conn.send((method, args))
+        except OSError as exc:
+            self._stop()
+            raise ChildGone(f"the archive's writer process is gone ({exc.__class__.__name__})") from exc
+        return self._receive(conn)
+
+    def _receive(self, conn: Connection) -> Any:
+        try:
             ok, value = conn.recv()
         except (EOFError, OSError) as exc:
             self._stop()
@@ -125,7 +171,7 @@ def serve(conn: Connection, directory: Path, max_bytes: int, info: dict[str, str
             except EOFError:  # the parent is gone: what was appended is in the files already
                 return
             try:
-                value = getattr(files, method)(*args)
+                value = None if method == "ping" else getattr(files, method)(*args)
                 answer: tuple[bool, Any] = (True, time.process_time() if method == "close" else value)
             except Exception as exc:
                 answer = (False, exc)

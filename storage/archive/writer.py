@@ -10,7 +10,7 @@ an article's pointer or a payload's, ever names a record that is not on disk.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -64,8 +64,11 @@ class ArchiveWriter:
     ``max_bytes``) and the payload index that turns a payload archived before into a revisit.
 
     ``separate_process``: the files are written by a child process (``storage.archive.child``),
-    off this process's interpreter lock; if it cannot start or dies, they are written here
-    from then on (the group it was writing is reported lost by the ``write`` that raised)."""
+    off this process's interpreter lock, once ``process_after`` responses are written here (a
+    short crawl is over before a child would pay for its start; past that, the child is started
+    without waiting for it and takes over with the next file once it answers). If it cannot
+    start or dies, this process writes from then on (the group it was writing is reported lost
+    by the ``write`` that raised)."""
 
     def __init__(
         self,
@@ -74,17 +77,17 @@ class ArchiveWriter:
         policy: ArchivePolicy | None = None,
         *,
         separate_process: bool = False,
-        **info: str,
+        process_after: int = 0,
+        info: Mapping[str, str] | None = None,
     ) -> None:
         self.directory = directory
         self.database = database
         self.policy = policy or ArchivePolicy()
-        self.info = {"software": "fxcrawl (warcio)", "format": "WARC File Format 1.0", **info}
-        self.files: WarcFiles | WarcFilesProcess = (
-            WarcFilesProcess(directory, self.policy.max_bytes, self.info)
-            if separate_process
-            else WarcFiles(directory, self.policy.max_bytes, self.info)
-        )
+        self.info = {"software": "fxcrawl (warcio)", "format": "WARC File Format 1.0", **(info or {})}
+        self.files: WarcFiles | WarcFilesProcess = WarcFiles(directory, self.policy.max_bytes, self.info)
+        self.child = WarcFilesProcess(directory, self.policy.max_bytes, self.info) if separate_process else None
+        self.process_after = process_after
+        self.responses = 0
         self.run_id: int | None = None
         #: Payloads archived in full this run (digest -> where), and those not yet in the index.
         #: Kept as plain tuples, one per page archived until the run ends: a tuple of strings and
@@ -102,9 +105,11 @@ class ArchiveWriter:
         if not exchanges:
             return result
         self.run_id = run_id or 0
+        self._hand_over()
         digests = [payload_digest(exchange.body) for exchange in exchanges]
         known = self._originals([d for d, e in zip(digests, exchanges, strict=True) if dedupes(e)])
         appended = self._files_call(lambda files: files.append(exchanges, digests, known, self.run_id or 0))
+        self.responses += len(exchanges)
         for ref in appended.originals:
             self.originals[ref.digest] = _kept(ref)
             self.unindexed.append(ref)
@@ -141,14 +146,33 @@ class ArchiveWriter:
         try:
             self.sync()
         finally:
+            if self.child is not None and self.files is not self.child:
+                self.child.abandon()  # started, never used
             self.files.close()
 
     @property
     def child_cpu_seconds(self) -> float:
         """CPU seconds the child process spent writing (known after ``close``; 0 without one)."""
-        return self.files.cpu_seconds if isinstance(self.files, WarcFilesProcess) else 0.0
+        return self.child.cpu_seconds if self.child is not None else 0.0
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _hand_over(self) -> None:
+        """Past ``process_after`` responses, the child starts, then takes over once it answers."""
+        child = self.child
+        if child is None or self.files is child or self.responses < self.process_after:
+            return
+        try:
+            if self.process_after and not child.started:
+                child.start()
+            if self.process_after and not child.ready():
+                return
+        except ChildGone as exc:
+            logger.warning("%s: the archive is written by the crawl's own process", exc)
+            self.child = None
+            return
+        self.files.close()  # this process's file, complete and durable; the child starts the next
+        self.files = child
 
     def _files_call(self, call: Callable[[WarcFiles | WarcFilesProcess], _T]) -> _T:
         """``call`` on the files; a child process that is gone hands over to this process
@@ -157,7 +181,7 @@ class ArchiveWriter:
             return call(self.files)
         except ChildGone as exc:
             logger.warning("%s: the archive is written by the crawl's own process from now on", exc)
-            self.files = WarcFiles(self.directory, self.policy.max_bytes, self.info)
+            self.files, self.child = WarcFiles(self.directory, self.policy.max_bytes, self.info), None
             raise
 
     def _originals(self, digests: list[str]) -> dict[str, OriginalRef]:
