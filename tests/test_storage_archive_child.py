@@ -176,10 +176,31 @@ def test_a_crawl_that_ends_while_its_child_starts_does_not_wait_for_it(tmp_path:
     writer = ArchiveWriter(tmp_path, None, separate_process=True, process_after=1)
     writer.write([exchange("http://127.0.0.1:9/article/1", page_body(1))], run_id=1)
     writer.write([exchange("http://127.0.0.1:9/article/2", page_body(2))], run_id=1)  # starts the child
-    assert writer.child is not None and writer.child.started and writer.files is not writer.child
-    pid = child_pid_of(writer.child)
+    child = writer.child
+    assert child is not None and child.started and writer.files is not child
     started = time.monotonic()
-    writer.close()
-    assert time.monotonic() - started < 0.5
-    assert gone(pid), "an abandoned child did not exit"
+    writer.close()  # while the child is still being launched (half a second), or just after
+    assert time.monotonic() - started < 0.3
+    deadline = time.monotonic() + 15
+    while child.pid is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert child.pid is not None and gone(child.pid), "an abandoned child did not exit"
     assert [f.name for f in sorted(tmp_path.iterdir())] == ["fxcrawl-1-00001.warc.gz"]
+
+
+def test_a_process_that_exits_on_an_error_without_closing_its_archive_exits_and_its_child_too(
+    tmp_path: Path,
+) -> None:
+    script = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from storage.archive import ArchiveWriter, Exchange
+        writer = ArchiveWriter(Path({str(tmp_path)!r}), None, separate_process=True)
+        writer.write([Exchange("<urn:uuid:1>", "http://127.0.0.1:9/article/1", 200, [], b"page")], run_id=1)
+        print(writer.files.process.pid, flush=True)
+        raise RuntimeError("the crawl failed")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=Path.cwd())
+    assert done.returncode == 1 and "the crawl failed" in done.stderr
+    assert gone(int(done.stdout.split()[0]))

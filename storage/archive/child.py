@@ -15,10 +15,14 @@ closes the child itself), and it exits when the pipe closes, so a parent killed 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
+import multiprocessing.util  # its exit handler registered before ours, so ours runs first
 import signal
+import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -45,8 +49,15 @@ class WarcFilesProcess:
         self.args = (directory, max_bytes, dict(info))
         self.process: Any = None
         self.conn: Connection | None = None
+        #: The child's process id once launched (kept after it is gone, for the record).
+        self.pid: int | None = None
         #: A ping sent by ``start`` whose answer is not read yet.
         self.pinged = False
+        #: ``start``'s thread while it launches the child, and what it raised.
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._abandoned = False
         #: The CPU seconds the child spent, known once it is closed (for the crawl's stats).
         self.cpu_seconds = 0.0
 
@@ -60,22 +71,47 @@ class WarcFilesProcess:
         if self.process is not None:
             self._call("sync")
 
+    def close(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+        if self.process is None:
+            return
+        try:
+            self.cpu_seconds = float(self._call("close"))
+        finally:
+            self._stop()
+
     @property
     def started(self) -> bool:
-        return self.conn is not None
+        return self._starting is not None or self.conn is not None
 
     def start(self) -> None:
-        """Start the child and return at once; it answers the ping sent here once it is up."""
-        conn = self._connection()
+        """Launch the child from a thread of its own and return at once (a forkserver's first
+        launch takes half a second, which the store's writer thread must not wait out); the
+        child answers a ping once it is up, and ``ready`` says so."""
+        self._starting = threading.Thread(target=self._launch, name="fxcrawl-archive-start", daemon=True)
+        self._starting.start()
+
+    def _launch(self) -> None:
         try:
+            conn = self._connection()
             conn.send(("ping", ()))
-        except OSError as exc:
-            self._stop()
-            raise ChildGone(f"the archive's writer process is gone ({exc.__class__.__name__})") from exc
-        self.pinged = True
+            self.pinged = True
+        except Exception as exc:
+            self._start_error = exc
+        with self._lock:
+            if self._abandoned:  # the crawl ended while this launched: let the child go
+                self._close_connection()
 
     def ready(self) -> bool:
-        """Started and answering (never waits); raises ChildGone if it died starting."""
+        """Launched and answering (never waits); raises ChildGone if it could not start."""
+        if self._starting is not None:
+            if self._starting.is_alive():
+                return False
+            self._starting = None
+            if self._start_error is not None:
+                self._stop()
+                raise ChildGone(f"could not start the archive's writer process ({self._start_error})")
         if self.conn is None:
             return False
         if self.pinged:
@@ -86,20 +122,18 @@ class WarcFilesProcess:
         return True
 
     def abandon(self) -> None:
-        """Let a child that was started but never used go without waiting for it: it exits
-        when it finds the pipe closed."""
+        """Let a child that was started but never used go, without waiting for it: it exits when
+        it finds the pipe closed (a launch still under way closes it when done)."""
+        with self._lock:
+            self._abandoned = True
+            if self._starting is None or not self._starting.is_alive():
+                self._close_connection()
+
+    def _close_connection(self) -> None:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
         self.process = None
-
-    def close(self) -> None:
-        if self.process is None:
-            return
-        try:
-            self.cpu_seconds = float(self._call("close"))
-        finally:
-            self._stop()
 
     def _call(self, method: str, *args: Any) -> Any:
         conn = self._connection()
@@ -137,7 +171,8 @@ class WarcFilesProcess:
                 raise ChildGone(f"could not start the archive's writer process ({exc})") from exc
             finally:
                 theirs.close()  # the child's end is the child's alone: its EOF is our death
-            self.process, self.conn = process, ours
+            self.process, self.conn, self.pid = process, ours, process.pid
+            _LIVE.add(self)
         return self.conn
 
     def _stop(self) -> None:
@@ -151,6 +186,19 @@ class WarcFilesProcess:
                 self.process.kill()
                 self.process.join()
             self.process = None
+
+
+#: Children this process has a pipe to.
+_LIVE: weakref.WeakSet[WarcFilesProcess] = weakref.WeakSet()
+
+
+@atexit.register
+def _let_children_go() -> None:
+    """At exit, close each child's pipe before multiprocessing joins its children: a child
+    ignores SIGTERM and leaves when its pipe ends, so a process that exits without closing its
+    archive (after an error) would otherwise wait for it forever."""
+    for files in list(_LIVE):
+        files._close_connection()
 
 
 def _start_method() -> str:
@@ -168,7 +216,7 @@ def serve(conn: Connection, directory: Path, max_bytes: int, info: dict[str, str
         while True:
             try:
                 method, args = conn.recv()
-            except EOFError:  # the parent is gone: what was appended is in the files already
+            except (EOFError, OSError):  # the parent is gone: what was appended is in the files already
                 return
             try:
                 value = None if method == "ping" else getattr(files, method)(*args)
