@@ -5,8 +5,9 @@ Pure storage (warcio, no Scrapy): the crawler hands over ``Exchange`` values; th
 thread writes them (``ArchiveWriter``) before it commits the rows that point to them, so an
 article's ``warc_file``/``warc_offset`` always names a record already on disk. Each record is
 one gzip member, so a reader can seek straight to an article's record and a damaged member
-costs only itself (``reader``). Files rotate per run and by size (``files``); retention prunes
-whole files of old runs (``retention``).
+costs only itself (``reader``). Files rotate per run and by size (``files``, ``warcfiles``), on
+a long crawl written by a child process off the crawl's interpreter lock (``child``); retention
+prunes whole files of old runs (``retention``).
 """
 
 from storage.archive.files import archive_dir_for, archive_files, file_name, parse_file_name
