@@ -4,8 +4,8 @@ Building a record with warcio and gzipping it is pure Python and C work of about
 millisecond a response, done on the store's writer thread it competes for the one interpreter
 lock with the reactor; a crawl is bound by that lock (its CPU time equals its wall time). Here
 ``WarcFiles`` runs in a child process: the writer thread sends each group of exchanges down a
-pipe and waits, without the lock, for where the records went. ``make bench``'s e2e rows show the
-gain (the full crawl with the archive, and without it).
+pipe and waits, without the lock, for where the records went. ``make bench``'s e2e row "archive
+written on the writer thread" (FXCRAWL_ARCHIVE_PROCESS=False) shows what it buys.
 
 The child lives exactly as long as its parent wants it: it ignores SIGINT and SIGTERM (a Ctrl-C
 or a service manager's stop reaches the whole process group; the crawl shuts down in order and
