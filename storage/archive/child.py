@@ -176,16 +176,15 @@ class WarcFilesProcess:
         return self.conn
 
     def _stop(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-        if self.process is not None:
-            self.process.join(EXIT_TIMEOUT)
-            if self.process.is_alive():
+        """The pipe closed, then the child waited for (killed if it does not leave)."""
+        process = self.process
+        self._close_connection()
+        if process is not None:
+            process.join(EXIT_TIMEOUT)
+            if process.is_alive():
                 logger.warning("the archive's writer process did not exit; killed")
-                self.process.kill()
-                self.process.join()
-            self.process = None
+                process.kill()
+                process.join()
 
 
 #: Children this process has a pipe to.
