@@ -75,9 +75,9 @@ class IncrementalMiddleware:
         self.record_timeout = crawler.settings.getfloat("FXCRAWL_FRONTIER_RECORD_TIMEOUT", 10.0)
         #: Whether a listing's requests wait for that commit: only where a request can outlive this
         #: process (a shared scrapy-redis queue, or a JOBDIR's disk queue). Otherwise a killed crawl
-        #: loses its queue with it, and the writer commits the listing's facts before any item read
-        #: from its requests (first in its queue), so waiting would only stall the walk behind
-        #: whatever batch the writer is busy with.
+        #: loses its queue with it, and the facts ride with the page's items: committed in the batch
+        #: that holds them (or an earlier one), so before any item read from its requests; waiting
+        #: would only stall the walk behind whatever batch the writer is busy with.
         self.await_commit = _requests_outlive_process(crawler.settings)
         self.fetch_base = crawler.settings.get("FXCRAWL_BASE_URL")
         #: Distributed workers leave this to `fxcrawl reconcile`, which queues the leftovers once for all.
@@ -206,9 +206,11 @@ class IncrementalMiddleware:
         # write would leave no record of it anywhere, and the page fetched again after `reconcile`
         # would have its links filtered as seen.
         if self.store is not None:
-            committed = self.store.record(self._discovery(hits, canonical, next_url, response))
+            discovery = self._discovery(hits, canonical, next_url, response)
             if self.await_commit:
-                await self._committed(committed, response.url)
+                await self._committed(self.store.record(discovery), response.url)
+            else:
+                self.store.record_with_items(discovery)
         for item in out:
             yield item
         unreadable = any(isinstance(r, RejectItem) and r.url == response.url for r in results)

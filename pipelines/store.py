@@ -1,7 +1,8 @@
 """The Scrapy side of the store: items go to a writer thread that writes them in batches (by
-size, by age, and when the spider closes) through ``storage.writer.BatchWriter``; a listing's
-facts handed over by the incremental middleware are written ahead of them, and the middleware
-is told (on the reactor thread) once they are committed.
+size, by age, and when the spider closes) through ``storage.writer.BatchWriter``. A listing's
+facts handed over by the incremental middleware ride with the items, or, where the crawl's
+requests outlive its process, are written ahead of them, and the middleware is told (on the
+reactor thread) once they are committed.
 """
 
 from __future__ import annotations
@@ -166,10 +167,21 @@ class StorePipeline:
         self.thread.start()
 
     def process_item(self, item: Any) -> Any:
+        self._append(item)
+        return item
+
+    def record_with_items(self, discovery: Discovery) -> None:
+        """Hand a listing's facts over to ride with the items: committed with the batch that holds
+        the page's own items (or an earlier one), so before any item read from its requests. For a
+        crawl whose requests die with its process: there nothing waits for the commit, and a
+        transaction of its own per listing page cost the writer about a fifth of its time."""
+        self._append(discovery)
+
+    def _append(self, entry: Any) -> None:
         if self.thread is None:  # Scrapy opens pipelines first; a caller that did not gets a writer all the same
             self.open_spider()
         with self.changed:
-            self.pending.append(item)
+            self.pending.append(entry)
             if len(self.pending) >= self.batch_size:
                 self.full.append(self.pending)
                 self.pending = []
@@ -179,7 +191,6 @@ class StorePipeline:
             elif len(self.pending) == 1:  # the max_delay clock starts
                 self.pending_since = time.monotonic()
                 self.changed.notify_all()
-        return item
 
     def record(self, discovery: Discovery) -> Deferred[None]:
         """Hand a listing's facts to the writer thread. The Deferred fires on the reactor thread
@@ -389,6 +400,10 @@ class StorePipeline:
             logger.debug("stored %d items in %.1f ms: %s", len(batch), (time.perf_counter() - started) * 1000, counts)
 
     def _spool(self, batch: list[Any], exc: BaseException) -> None:
+        # a listing's facts are no items: the page's hits and its visit carry them to the spool
+        batch = [entry for entry in batch if type(entry) is not Discovery]
+        if not batch:
+            return
         try:
             path = self.spool.write(batch, redact_text(f"{type(exc).__name__}: {exc}"))
         except Exception as spool_exc:  # the last resort failed too: say so as loudly as we can

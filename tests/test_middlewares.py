@@ -287,7 +287,10 @@ def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves
             return self.committed
 
     store = Store()
-    crawler = get_crawler(settings_dict={"FXCRAWL_BASE_URL": site.CANONICAL_BASE})
+    # a shared queue's worker (in one process the facts ride with the items: the next test)
+    crawler = get_crawler(
+        settings_dict={"FXCRAWL_BASE_URL": site.CANONICAL_BASE, "FXCRAWL_FRONTIER_AWAIT_COMMIT": True}
+    )
     middleware = IncrementalMiddleware(
         crawler,
         Frontier(),  # type: ignore[arg-type]  # a fake with what the middleware reads
@@ -309,6 +312,7 @@ def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves
         output = middleware.process_spider_output(response, source())
         first = asyncio.ensure_future(output.__anext__())
         await asyncio.sleep(0.01)
+        assert not first.done()
         events.append("committed")  # nothing left the middleware before the writer committed
         store.committed.callback(None)
         outs = [await first, *[out async for out in output]]
@@ -317,6 +321,66 @@ def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves
     asyncio.run(crawl())
     assert events[:2] == ["discover 1 next=True", "committed"], events
     assert len(events) == 4
+
+
+def test_in_one_process_a_listings_facts_ride_with_its_items_and_nothing_waits() -> None:
+    import asyncio
+
+    from scrapy import Request
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
+    from twisted.internet.defer import succeed
+
+    from crawler.middlewares import IncrementalMiddleware
+    from crawler.spiders.portal import LISTING, NEXT_PAGE
+    from fx168.items import SearchHitItem
+    from storage.frontier import RecrawlPolicy
+
+    class Frontier:
+        policy = RecrawlPolicy()
+
+        def lookup(self, urls):
+            return {}
+
+    class Store:
+        def __init__(self) -> None:
+            self.handed: list = []
+
+        def record(self, discovery):
+            raise AssertionError("nothing in one process waits for a commit of its own")
+
+        def record_with_items(self, discovery):
+            self.handed.append(discovery)
+
+    store = Store()
+    crawler = get_crawler(settings_dict={"FXCRAWL_BASE_URL": site.CANONICAL_BASE})
+    middleware = IncrementalMiddleware(
+        crawler,
+        Frontier(),  # type: ignore[arg-type]  # a fake with what the middleware reads
+        stop_after=50,
+        store=store,  # type: ignore[arg-type]  # a fake with what the middleware hands over
+        in_thread=lambda function, *args: succeed(function(*args)),
+    )
+    assert not middleware.await_commit
+    listing = site.search_url("现代", 2)
+    response = HtmlResponse(listing, body=b"", request=Request(listing, meta={LISTING: True}, cb_kwargs={"last": 3}))
+    article = f"{site.CANONICAL_BASE}/article/1049903"
+    hit = SearchHitItem("现代", "文章", 2, 1, article, "t", "s", [], "金融界", None, "2026-01-01")
+    results = [hit, Request(article), Request(site.search_url("现代", 3), meta={NEXT_PAGE: True})]
+
+    async def source():
+        for result in results:
+            yield result
+
+    async def crawl() -> list:
+        return [out async for out in middleware.process_spider_output(response, source())]
+
+    outs = asyncio.run(crawl())
+    assert len(store.handed) == 1
+    (discovery,) = store.handed
+    assert [listed.url for listed in discovery.listed] == [article]
+    assert discovery.next_listing == site.canonical_url(site.search_url("现代", 3)) and discovery.walk_until == 3
+    assert outs[0] is hit and sum(isinstance(out, Request) for out in outs) == 2
 
 
 def test_listing_requests_wait_for_the_commit_only_where_requests_outlive_the_process() -> None:

@@ -287,6 +287,66 @@ def test_the_next_crawl_replays_the_spool_first(sqlite_url, tmp_path) -> None:
     assert counts(sqlite_url)["articles"] == 4 and spool.files() == []
 
 
+def frontier_rows(database_url: str) -> dict[str, tuple]:
+    from storage.db import Database
+
+    database = Database(database_url)
+    with database.session() as session:
+        rows = session.execute(select(FrontierEntry.url, FrontierEntry.kind, FrontierEntry.state)).all()
+    database.dispose()
+    return {url: (kind, state) for url, kind, state in rows}
+
+
+def test_a_listings_facts_ride_with_its_items_in_one_transaction(database_url, tmp_path, monkeypatch) -> None:
+    """In one process nothing waits for a listing's facts: they are written with the batch that
+    holds the page's items, not in a transaction of their own per page."""
+    from storage.writer import Discovery, Listed
+
+    real_write, calls = BatchWriter.write, []
+
+    def counted(self, items, run_id):
+        calls.append(sorted({type(item).__name__ for item in items}))
+        return real_write(self, items, run_id)
+
+    monkeypatch.setattr(BatchWriter, "write", counted)
+    _, validate, store = pipeline_for(database_url, tmp_path)
+    shown, owed = "https://www.fx168news.com/article/1", "https://www.fx168news.com/article/2"
+    next_page = "https://www.fx168news.com/search?keyword=x&page=2"
+    store.open_spider()
+    store.record_with_items(Discovery((Listed(shown, "h1"), Listed(owed, "h2")), next_page, 5))
+    store.process_item(validate.process_item(hit(shown)))
+    store.process_item(validate.process_item(article_item(shown)))
+    store.close_spider()
+    assert calls == [["ArticleItem", "Discovery", "SearchHitItem"]]
+    assert frontier_rows(database_url) == {
+        shown: ("article", "fetched"),
+        owed: ("article", "discovered"),
+        next_page: ("listing", "discovered"),
+    }
+    assert counts(database_url)["articles"] == 1
+
+
+def test_a_spooled_batch_keeps_its_items_and_leaves_the_listings_facts_to_them(sqlite_url, tmp_path, monkeypatch):
+    from storage.writer import Discovery, Listed
+
+    def broken(self, items, run_id):
+        raise IntegrityError("INSERT", {}, sqlite3.IntegrityError("NOT NULL constraint failed"))
+
+    monkeypatch.setattr(BatchWriter, "write", broken)
+    crawler, validate, store = pipeline_for(sqlite_url, tmp_path)
+    url = "https://www.fx168news.com/article/1"
+    store.open_spider()
+    store.record_with_items(Discovery((Listed(url, "h1"),), None, 0))
+    store.process_item(validate.process_item(hit(url)))
+    store.close_spider()
+    assert crawler.stats.get_value("fxcrawl/store/spooled_items") == 1
+    spool = Spool(spool_dir_for(tmp_path, sqlite_url))
+    assert spool.pending_items() == 1
+    monkeypatch.undo()
+    assert cli(["spool", "replay", "--db", sqlite_url, "--spool-dir", str(tmp_path)]) == 0
+    assert frontier_rows(sqlite_url) == {url: ("article", "discovered")}  # the hit carried it
+
+
 def test_text_postgresql_would_refuse_is_cleaned_first(database_url) -> None:
     item = article_item(title="央行\x00发布", body=["第一段\x00。", "\x00"], tags=["央\x00行"], author="张\x00晓")
     crawl_items(database_url, [item])
