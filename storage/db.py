@@ -235,8 +235,8 @@ class Database:
         return database_identity(self.url)
 
     def prepare(self) -> Database:
-        """Build a fresh database through the migrations (only if ``create``); refuse one at
-        another schema version. Remembers which SQLite file it opened."""
+        """Give an empty database the head schema (only if ``create``); refuse one at another
+        schema version. Remembers which SQLite file it opened."""
         if not self.create and self.path is None and not _has_schema(self.engine):
             raise DatabaseMissing(
                 f"{redact(self.url)} has no fxcrawl schema: create it with `fxcrawl db upgrade` or run a crawl"

@@ -78,7 +78,7 @@ class Article(Base):
     first_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    revision: Mapped[int] = mapped_column(Integer, default=1)
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     #: The portal's newsId: every URL spelling of the article names it (None on the legacy host).
     news_id: Mapped[int | None] = mapped_column(BigInteger)
     #: "article", or "video" (no body; ``video`` holds the player's ids).
@@ -271,15 +271,16 @@ class CrawlRun(Base):
     pages: Mapped[int] = mapped_column(Integer, default=0)
     articles_new: Mapped[int] = mapped_column(Integer, default=0)
     articles_updated: Mapped[int] = mapped_column(Integer, default=0)
-    articles_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    # these four were added to a table with rows (migration 0002): the server default filled them
+    articles_unchanged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     spooled: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
-    retries: Mapped[int] = mapped_column(Integer, default=0)
-    hits: Mapped[int] = mapped_column(Integer, default=0)
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    hits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     health: Mapped[str | None] = mapped_column(String(20))
-    health_reasons: Mapped[list[str]] = mapped_column(default=list)
+    health_reasons: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: The process running the crawl and when it last showed signs of life: a run left open by a
     #: process that is gone (SIGKILL, power loss) is marked crashed by the next run.

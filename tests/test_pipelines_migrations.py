@@ -35,7 +35,8 @@ def test_a_fresh_database_is_built_by_the_migrations(database_url: str) -> None:
 
 
 def test_the_migrations_build_exactly_the_models(database_url: str) -> None:
-    database = Database(database_url).prepare()
+    database = Database(database_url)
+    migrations.upgrade(database.engine)  # every migration, from nothing (prepare() takes the short way)
     with database.engine.connect() as connection:
         diff = compare_metadata(
             MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_name}),
@@ -43,6 +44,85 @@ def test_the_migrations_build_exactly_the_models(database_url: str) -> None:
         )
     database.dispose()
     assert diff == []
+
+
+def schema_of(engine) -> dict:
+    """Everything a schema holds, as comparable values: each table's columns (type, nullability,
+    server default), keys, indexes, constraints; and what reflection does not show (SQLite's
+    virtual tables and triggers, PostgreSQL's index definitions)."""
+    found = inspect(engine)
+    tables = {}
+    for table in sorted(found.get_table_names()):
+        tables[table] = {
+            "columns": {
+                column["name"]: (str(column["type"]), column["nullable"], column.get("default"))
+                for column in found.get_columns(table)
+            },
+            "primary key": tuple(found.get_pk_constraint(table)["constrained_columns"]),
+            "indexes": sorted(
+                (index["name"], tuple(index["column_names"]), bool(index["unique"]))
+                for index in found.get_indexes(table)
+            ),
+            "unique": sorted((u["name"] or "", tuple(u["column_names"])) for u in found.get_unique_constraints(table)),
+            "foreign keys": sorted(
+                (tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+                for fk in found.get_foreign_keys(table)
+            ),
+            "checks": sorted((check["name"] or "", check["sqltext"]) for check in found.get_check_constraints(table)),
+        }
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            others = connection.execute(
+                text(
+                    "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+                    " AND (type IN ('trigger', 'view') OR sql LIKE 'CREATE VIRTUAL%')"
+                )
+            ).all()
+        else:
+            others = connection.execute(
+                text("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'")
+            ).all()
+    return {"tables": tables, "others": sorted(tuple(row) for row in others)}
+
+
+def test_a_fresh_database_gets_the_schema_the_migrations_build(database_url: str, tmp_path: Path) -> None:
+    """prepare() gives an empty database the head schema at once (the models, the full-text
+    index, the head revision): the very schema that every migration run from nothing builds."""
+    migrated = Database(database_url)
+    migrations.upgrade(migrated.engine)
+    by_migrations = schema_of(migrated.engine)
+    if migrated.dialect == "sqlite":
+        fresh = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+    else:  # the same database, emptied
+        with migrated.engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        fresh = Database(database_url)
+    migrated.dispose()
+    fresh.prepare()
+    assert current_revision(fresh.engine) == head_revision()
+    assert schema_of(fresh.engine) == by_migrations
+    assert len(by_migrations["tables"]) >= 15 and by_migrations["others"]
+    fresh.dispose()
+
+
+def test_crawls_starting_together_on_an_empty_database_make_its_schema_once(database_url: str) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    together = threading.Barrier(4)
+
+    def start(_: int) -> str | None:
+        database = Database(database_url)
+        together.wait()
+        try:
+            database.prepare()
+            return current_revision(database.engine)
+        finally:
+            database.dispose()
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(start, range(4))) == [head_revision()] * 4
 
 
 def test_a_schema_behind_the_code_is_refused_with_the_command_to_run(sqlite_url: str, monkeypatch) -> None:

@@ -56,10 +56,14 @@ def test_a_url_that_is_no_database_closes_the_spider_in_one_line() -> None:
     assert_refused(scrapy_crawl("FXCRAWL_DATABASE_URL=mysql://user@host/name"), "unsupported database 'mysql'")
 
 
-def test_a_crawl_into_a_current_database_does_not_load_the_migration_tool(sqlite_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["current", "empty"])
+def test_a_crawl_into_a_current_database_does_not_load_the_migration_tool(
+    sqlite_url: str, tmp_path: Path, database: str
+) -> None:
     """Alembic (with Mako and Pygments) costs a crawl's start about 0.2 s; a database at head
-    needs none of it."""
-    Database(sqlite_url).prepare().dispose()
+    needs none of it, and an empty one is given the head schema without it."""
+    if database == "current":
+        Database(sqlite_url).prepare().dispose()
     crawl = ["crawl", "search", "--db", sqlite_url, "--keyword", "现代", "--pages", "1", "--replay"]
     script = (
         "import sys\nfrom fxcrawl.cli import main\n"
