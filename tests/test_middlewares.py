@@ -254,23 +254,19 @@ def test_the_frontier_start_requests_cover_a_dead_runs_leftovers(tmp_path: Path)
     database.dispose()
 
 
-def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves() -> None:
-    """A distributed worker killed between "requests in the shared queue" and "frontier written"
-    left no record of them: the page fetched again after `reconcile` had its links filtered as
-    seen by the shared dupefilter, and ten articles were never stored (CI, chaos seed 0)."""
-    import asyncio
-
+def listing_page_through_the_middleware(store: object, **settings: object):
+    """The incremental middleware (a frontier that knows nothing, ``store`` as its writer) and a
+    search page showing one article and the walk's next page: (middleware, response, hit,
+    the article's URL, the page's output as its callback yields it)."""
     from scrapy import Request
     from scrapy.http import HtmlResponse
     from scrapy.utils.test import get_crawler
-    from twisted.internet.defer import Deferred, succeed
+    from twisted.internet.defer import succeed
 
     from crawler.middlewares import IncrementalMiddleware
     from crawler.spiders.portal import LISTING, NEXT_PAGE
     from fx168.items import SearchHitItem
     from storage.frontier import RecrawlPolicy
-
-    events: list[str] = []
 
     class Frontier:
         policy = RecrawlPolicy()
@@ -278,19 +274,7 @@ def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves
         def lookup(self, urls):
             return {}
 
-    class Store:  # the frontier's one writer: the middleware waits for its commit
-        def __init__(self) -> None:
-            self.committed: Deferred[None] = Deferred()
-
-        def record(self, discovery):
-            events.append(f"discover {len(discovery.listed)} next={discovery.next_listing is not None}")
-            return self.committed
-
-    store = Store()
-    # a shared queue's worker (in one process the facts ride with the items: the next test)
-    crawler = get_crawler(
-        settings_dict={"FXCRAWL_BASE_URL": site.CANONICAL_BASE, "FXCRAWL_FRONTIER_AWAIT_COMMIT": True}
-    )
+    crawler = get_crawler(settings_dict={"FXCRAWL_BASE_URL": site.CANONICAL_BASE, **settings})
     middleware = IncrementalMiddleware(
         crawler,
         Frontier(),  # type: ignore[arg-type]  # a fake with what the middleware reads
@@ -307,6 +291,32 @@ def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves
     async def source():
         for result in results:
             yield result
+
+    return middleware, response, hit, article, source
+
+
+def test_a_listings_frontier_record_is_written_before_any_of_its_requests_leaves() -> None:
+    """A distributed worker killed between "requests in the shared queue" and "frontier written"
+    left no record of them: the page fetched again after `reconcile` had its links filtered as
+    seen by the shared dupefilter, and ten articles were never stored (CI, chaos seed 0)."""
+    import asyncio
+
+    from scrapy import Request
+    from twisted.internet.defer import Deferred
+
+    events: list[str] = []
+
+    class Store:  # the frontier's one writer: the middleware waits for its commit
+        def __init__(self) -> None:
+            self.committed: Deferred[None] = Deferred()
+
+        def record(self, discovery):
+            events.append(f"discover {len(discovery.listed)} next={discovery.next_listing is not None}")
+            return self.committed
+
+    store = Store()
+    # a shared queue's worker (in one process the facts ride with the items: the next test)
+    middleware, response, _, _, source = listing_page_through_the_middleware(store, FXCRAWL_FRONTIER_AWAIT_COMMIT=True)
 
     async def crawl() -> None:
         output = middleware.process_spider_output(response, source())
@@ -327,20 +337,6 @@ def test_in_one_process_a_listings_facts_ride_with_its_items_and_nothing_waits()
     import asyncio
 
     from scrapy import Request
-    from scrapy.http import HtmlResponse
-    from scrapy.utils.test import get_crawler
-    from twisted.internet.defer import succeed
-
-    from crawler.middlewares import IncrementalMiddleware
-    from crawler.spiders.portal import LISTING, NEXT_PAGE
-    from fx168.items import SearchHitItem
-    from storage.frontier import RecrawlPolicy
-
-    class Frontier:
-        policy = RecrawlPolicy()
-
-        def lookup(self, urls):
-            return {}
 
     class Store:
         def __init__(self) -> None:
@@ -353,24 +349,8 @@ def test_in_one_process_a_listings_facts_ride_with_its_items_and_nothing_waits()
             self.handed.append(discovery)
 
     store = Store()
-    crawler = get_crawler(settings_dict={"FXCRAWL_BASE_URL": site.CANONICAL_BASE})
-    middleware = IncrementalMiddleware(
-        crawler,
-        Frontier(),  # type: ignore[arg-type]  # a fake with what the middleware reads
-        stop_after=50,
-        store=store,  # type: ignore[arg-type]  # a fake with what the middleware hands over
-        in_thread=lambda function, *args: succeed(function(*args)),
-    )
+    middleware, response, hit, article, source = listing_page_through_the_middleware(store)
     assert not middleware.await_commit
-    listing = site.search_url("现代", 2)
-    response = HtmlResponse(listing, body=b"", request=Request(listing, meta={LISTING: True}, cb_kwargs={"last": 3}))
-    article = f"{site.CANONICAL_BASE}/article/1049903"
-    hit = SearchHitItem("现代", "文章", 2, 1, article, "t", "s", [], "金融界", None, "2026-01-01")
-    results = [hit, Request(article), Request(site.search_url("现代", 3), meta={NEXT_PAGE: True})]
-
-    async def source():
-        for result in results:
-            yield result
 
     async def crawl() -> list:
         return [out async for out in middleware.process_spider_output(response, source())]
