@@ -163,10 +163,11 @@ class ArchiveWriter:
         if child is None or self.files is child or self.responses < self.process_after:
             return
         try:
-            if self.process_after and not child.started:
-                child.start()
-            if self.process_after and not child.ready():
-                return
+            if self.process_after:  # else the child starts on first use, waited for
+                if not child.started:
+                    child.start()
+                if not child.ready():
+                    return
         except ChildGone as exc:
             logger.warning("%s: the archive is written by the crawl's own process", exc)
             self.child = None

@@ -154,7 +154,7 @@ def create_head(engine: Engine) -> None:
     lock (SQLite's BEGIN IMMEDIATE, a PostgreSQL advisory lock), so crawls starting together on
     one empty database make it once: the others find it made."""
     from storage import fulltext
-    from storage.db import WRITE_OPTION
+    from storage.db import WRITE_OPTION  # (storage.db imports this module)
     from storage.models import Base
 
     with engine.connect() as connection:
@@ -187,7 +187,9 @@ def ensure_schema(engine: Engine) -> None:
                 "point --db at an empty or fxcrawl database"
             )
         create_head(engine)
-        return
+        current = current_revision(engine)  # another crawl may have made it first, of its own version
+        if current in (head, None):  # None only if someone removed the row meanwhile: nothing to refuse
+            return
     if current in known_revisions():
         raise SchemaMismatch(f"database schema {current} is behind this fxcrawl ({head}): run `fxcrawl db upgrade`")
     raise SchemaMismatch(newer_schema_message(current))
